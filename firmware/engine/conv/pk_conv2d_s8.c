@@ -1,0 +1,48 @@
+/* General int8 2-D convolution (any kernel size, stride, dilation, padding). */
+#include "pk_engine.h"
+#include "pk_requantize.h"
+
+pk_status pk_conv2d_s8(const pk_conv_params *p, const pk_quant *q, const pk_dims *in_dims,
+                       const int8_t *in, const pk_dims *filter_dims, const int8_t *filter,
+                       const int32_t *bias, const pk_dims *out_dims, int8_t *out)
+{
+    if (!p || !q || !in_dims || !in || !filter_dims || !filter || !bias || !out_dims || !out) {
+        return PK_ERR_ARG;
+    }
+    const int32_t ih = in_dims->h, iw = in_dims->w, ic = in_dims->c;
+    const int32_t kh = filter_dims->h, kw = filter_dims->w;
+    const int32_t oh = out_dims->h, ow = out_dims->w, oc = out_dims->c;
+    const int32_t filter_size = kh * kw * ic;
+    const int32_t zp = p->input_zero_point;
+
+    for (int32_t oy = 0; oy < oh; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        for (int32_t ox = 0; ox < ow; ox++) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            for (int32_t c = 0; c < oc; c++) {
+                const int8_t *f = filter + c * filter_size;
+                int32_t acc = bias[c];
+                for (int32_t ky = 0; ky < kh; ky++) {
+                    const int32_t iy = iy0 + ky * p->dilation_h;
+                    for (int32_t kx = 0; kx < kw; kx++, f += ic) {
+                        const int32_t ix = ix0 + kx * p->dilation_w;
+                        if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
+                            /* Padded tap: the value is the zero point (see folded bias). */
+                            for (int32_t i = 0; i < ic; i++) {
+                                acc += zp * f[i];
+                            }
+                            continue;
+                        }
+                        const int8_t *x = in + (iy * iw + ix) * ic;
+                        for (int32_t i = 0; i < ic; i++) {
+                            acc += x[i] * f[i];
+                        }
+                    }
+                }
+                *out++ = pk_requantize_clamp(acc, q->multiplier[c], q->shift[c], q->rounding,
+                                             p->output_zero_point, p->act_min, p->act_max);
+            }
+        }
+    }
+    return PK_OK;
+}

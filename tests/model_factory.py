@@ -1,0 +1,92 @@
+"""Small random Keras models converted to full-int8 .tflite, for engine tests.
+
+Each case is drawn from a seed so a failure names a reproducible model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def convert_int8(model, out_path: Path, seed: int = 0, samples: int = 32) -> Path:
+    import tensorflow as tf
+
+    shape = tuple(model.inputs[0].shape[1:])
+
+    def representative():
+        rng = np.random.default_rng(seed)
+        for _ in range(samples):
+            yield [rng.random((1, *shape), dtype=np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    out_path.write_bytes(conv.convert())
+    return out_path
+
+
+def random_model(seed: int):
+    """A random chain of the engine's ops with random geometry, activations and widths."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed)
+    size = int(rng.integers(7, 20))
+    channels = int(rng.choice([1, 2, 3, 4]))
+    inp = keras.Input((size, size, channels), batch_size=1)
+    x = inp
+    acts = [None, "relu", "relu6"]
+    for _ in range(int(rng.integers(1, 4))):
+        kind = rng.choice(["conv", "pointwise", "depthwise", "avgpool"])
+        h = x.shape[1]
+        padding = str(rng.choice(["same", "valid"]))
+        k = int(rng.choice([1, 2, 3, 5]))
+        if padding == "valid" and k > h:
+            padding = "same"
+        stride = int(rng.choice([1, 2]))
+        dilation = int(rng.choice([1, 2])) if stride == 1 and k > 1 and h >= 2 * k else 1
+        if dilation > 1 and padding == "valid" and (k - 1) * dilation + 1 > h:
+            dilation = 1
+        if kind == "conv":
+            x = keras.layers.Conv2D(int(rng.integers(1, 9)), k, strides=stride, padding=padding,
+                                    dilation_rate=dilation, use_bias=bool(rng.integers(2)))(x)
+        elif kind == "pointwise":
+            x = keras.layers.Conv2D(int(rng.integers(1, 17)), 1)(x)
+        elif kind == "depthwise":
+            x = keras.layers.DepthwiseConv2D(k, strides=stride, padding=padding,
+                                             depth_multiplier=int(rng.choice([1, 2, 3])),
+                                             dilation_rate=dilation)(x)
+        else:
+            pool = min(int(rng.choice([2, 3])), h)
+            x = keras.layers.AveragePooling2D(pool, strides=int(rng.choice([1, 2])),
+                                              padding=padding)(x)
+            continue
+        if rng.integers(2):
+            x = keras.layers.BatchNormalization()(x)
+        act = acts[int(rng.integers(len(acts)))]
+        if act == "relu":
+            x = keras.layers.ReLU()(x)
+        elif act == "relu6":
+            x = keras.layers.ReLU(6.0)(x)
+    if rng.integers(2):
+        x = keras.layers.AveragePooling2D(x.shape[1:3])(x)
+    x = keras.layers.Reshape((-1,))(x)
+    x = keras.layers.Dense(int(rng.integers(2, 6)))(x)
+    if rng.integers(3) == 0:
+        x = keras.layers.Softmax()(x)
+    model = keras.Model(inp, x)
+    # Untrained batch-norm statistics are trivial; give them spread so folding is exercised.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n),
+                               rng.normal(0, 0.2, n), rng.uniform(0.5, 2.0, n)])
+        elif layer.weights and layer.weights[-1].name.endswith("bias"):
+            w = layer.get_weights()
+            w[-1] = rng.normal(0, 0.3, w[-1].shape)
+            layer.set_weights(w)
+    return model

@@ -1,0 +1,455 @@
+"""Firmware tests: the wire protocol, the build variants and the emulator runs.
+
+The real model comes from the compiler; these tests build against a tiny stub model
+(written into a temporary folder) whose decision is known: person iff the mean of the
+int8 input is above 0, i.e. iff sum(pixel - 128) > 0. Records are decoded here with
+the `cobs` package and zlib.crc32, independently of the firmware's own code.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import struct
+import subprocess
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cobs import cobs
+
+from host_tools import emulator
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "firmware"
+
+HELLO, DECISION, STATS, BYE = 0x01, 0x02, 0x03, 0x04
+PAYLOAD_BYTES = {HELLO: 60, DECISION: 5, STATS: 20, BYE: 4}
+STUB_SHA256 = bytes(range(32))
+STUB_H = STUB_W = 16
+
+# Exit statuses from firmware/app/pk_hal.h.
+EXIT_CAMERA, EXIT_PREPROCESS, EXIT_FAULT_BASE = 3, 4, 64
+HARDFAULT = 3
+
+HAVE_CROSS = shutil.which("arm-none-eabi-gcc") is not None
+HAVE_QEMU = shutil.which("qemu-system-arm") is not None
+needs_cross = pytest.mark.skipif(not HAVE_CROSS, reason="arm-none-eabi-gcc missing: make setup")
+needs_qemu = pytest.mark.skipif(
+    not (HAVE_CROSS and HAVE_QEMU), reason="arm-none-eabi-gcc/qemu-system-arm missing: make setup"
+)
+
+# ---- stub model, frame banks, builds ----------------------------------------------------
+
+STUB_H_TEXT = f"""\
+/* Test-only stub model (tests/test_firmware.py): person iff mean(input) > 0. */
+#ifndef PEEKLESS_MODEL_H
+#define PEEKLESS_MODEL_H
+#include <stdint.h>
+#define PEEKLESS_MODEL_INPUT_H {STUB_H}
+#define PEEKLESS_MODEL_INPUT_W {STUB_W}
+#define PEEKLESS_MODEL_INPUT_C 1
+#define PEEKLESS_MODEL_INPUT_BYTES ({STUB_H} * {STUB_W} * 1)
+#define PEEKLESS_MODEL_OUTPUT_BYTES 2
+#define PEEKLESS_MODEL_ARENA_BYTES 64
+#define PEEKLESS_MODEL_PERSON_INDEX 1
+#define PEEKLESS_MODEL_SHA256_HEX "{STUB_SHA256.hex()}"
+#define PEEKLESS_MODEL_SHA256_BYTES {{{", ".join(str(b) for b in STUB_SHA256)}}}
+extern int8_t peekless_model_arena[];
+int peekless_model_invoke(const int8_t *input, int8_t *output);
+#endif
+"""
+
+STUB_C_TEXT = """\
+#include "peekless_model.h"
+
+int8_t peekless_model_arena[PEEKLESS_MODEL_ARENA_BYTES];
+
+int peekless_model_invoke(const int8_t *input, int8_t *output)
+{
+    int32_t sum = 0;
+#ifdef STUB_FAULT
+    sum = *(volatile int32_t *)0x30000000u; /* unmapped on mps2-an386: HardFault */
+#endif
+    for (int i = 0; i < PEEKLESS_MODEL_INPUT_BYTES; i++) {
+        sum += input[i];
+        peekless_model_arena[i % PEEKLESS_MODEL_ARENA_BYTES] ^= input[i];
+    }
+    /* Float work (exact here): on an386 it faults unless startup enabled the FPU. */
+    volatile float half = 0.5f;
+    sum = (int32_t)((float)sum * half * 2.0f);
+    output[1] = sum > 0 ? 1 : -1;
+    output[0] = (int8_t)-output[1];
+    return 0;
+}
+"""
+
+
+def write_stub_model(folder: Path, fault: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "peekless_model.h").write_text(STUB_H_TEXT)
+    prefix = "#define STUB_FAULT 1\n" if fault else ""
+    (folder / "peekless_model.c").write_text(prefix + STUB_C_TEXT)
+    return folder
+
+
+def write_bank(path: Path, frames: list[bytes], w: int, h: int, channels: int = 1) -> Path:
+    header = b"PKFB" + struct.pack(
+        "<IIHHBB", 1, len(frames), w, h, channels, 0 if channels == 1 else 1
+    )
+    header += bytes(32 - len(header))
+    path.write_bytes(header + b"".join(frames))
+    return path
+
+
+def expected_person(frame: bytes) -> bool:
+    return sum(p - 128 for p in frame) > 0
+
+
+def make_args(board: str, build: str, model: Path, out: Path, leak: str | None = None) -> list[str]:
+    args = [
+        "make",
+        "-C",
+        str(FIRMWARE),
+        f"-j{os.cpu_count() or 1}",
+        f"BOARD={board}",
+        f"BUILD={build}",
+        f"MODEL_DIR={model}",
+        f"OUT={out}",
+    ]
+    return args + ([f"LEAK={leak}"] if leak else [])
+
+
+def build(board: str, build_kind: str, model: Path, out: Path, leak: str | None = None) -> Path:
+    proc = subprocess.run(
+        make_args(board, build_kind, model, out, leak), capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / ("peekless" if board == "host" else "peekless.elf")
+
+
+@pytest.fixture(scope="module")
+def stub_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_stub_model(tmp_path_factory.mktemp("stub_model"))
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[bytes]:
+    rng = random.Random(1234)
+    n = STUB_H * STUB_W
+    fixed = [bytes([200]) * n, bytes([50]) * n, bytes([128]) * n]  # person, not, tie = not
+    noisy = [bytes(rng.randrange(256) for _ in range(n)) for _ in range(3)]
+    return fixed + noisy
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory: pytest.TempPathFactory, frames: list[bytes]) -> Path:
+    return write_bank(tmp_path_factory.mktemp("bank") / "bank.pkfb", frames, STUB_W, STUB_H)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory, stub_model: Path):
+    """Build a variant on first use: builds(board, kind, leak=None) -> image path."""
+    root = tmp_path_factory.mktemp("fw")
+    cache: dict[tuple, Path] = {}
+
+    def get(board: str, kind: str, leak: str | None = None) -> Path:
+        key = (board, kind, leak)
+        if key not in cache:
+            out = root / f"{board}-{kind}-{leak or 'clean'}"
+            cache[key] = build(board, kind, stub_model, out, leak)
+        return cache[key]
+
+    return get
+
+
+# ---- decoding the link ---------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    type: int
+    payload: bytes
+
+
+def decode(capture: bytes, strict: bool = True) -> list[Record]:
+    """Split on 0x00, COBS-decode, check CRC and size. strict: any bad frame fails."""
+    *frames, tail = capture.split(b"\x00")
+    if strict:
+        assert tail == b"", f"{len(tail)} bytes after the last delimiter"
+    records = []
+    for raw in frames:
+        try:
+            body = cobs.decode(raw)
+            ok = len(body) >= 5 and zlib.crc32(body[:-4]) == struct.unpack("<I", body[-4:])[0]
+            ok = ok and PAYLOAD_BYTES.get(body[0]) == len(body) - 5
+        except cobs.DecodeError:
+            ok = False
+        if not ok:
+            assert not strict, f"bad frame {raw[:40].hex()}"
+            continue
+        records.append(Record(body[0], body[1:-4]))
+    return records
+
+
+def check_hello(rec: Record, build_kind: int, board: str) -> None:
+    assert rec.type == HELLO
+    p = rec.payload
+    assert p[0:4] == bytes([1, build_kind, 0, 1])  # proto, build kind, per-frame, 1 bit
+    assert p[4:16] == b"0.1.0".ljust(12, b"\0")
+    assert p[16:28] == board.encode().ljust(12, b"\0")
+    assert p[28:60] == STUB_SHA256
+
+
+def check_hil_records(records: list[Record], frames: list[bytes], board: str) -> tuple:
+    """HELLO, one DECISION per frame with the stub's answer, STATS, BYE. Returns STATS."""
+    assert [r.type for r in records] == [HELLO] + [DECISION] * len(frames) + [STATS, BYE]
+    check_hello(records[0], 1, board)
+    for i, (rec, frame) in enumerate(zip(records[1:-2], frames)):
+        assert rec.payload == struct.pack("<IB", i, int(expected_person(frame))), f"frame {i}"
+    stats = struct.unpack("<IIIQ", records[-2].payload)
+    assert stats[0] == len(frames)
+    assert records[-1].payload == struct.pack("<I", len(frames))
+    return stats
+
+
+# ---- protocol building blocks (host C harness) ------------------------------------------
+
+HARNESS_C = r"""
+#include <stdio.h>
+#include "pk_link.h"
+void pk_hal_serial_write(const uint8_t *d, size_t n) { fwrite(d, 1, n, stdout); }
+int main(void)
+{
+    static uint8_t in[1024], out[1100];
+    uint32_t n;
+    while (fread(&n, 4, 1, stdin) == 1 && fread(in, 1, n, stdin) == n) {
+        uint32_t crc = pk_crc32(0, in, n);
+        uint32_t m = (uint32_t)pk_cobs_encode(in, n, out, sizeof out);
+        fwrite(&crc, 4, 1, stdout); fwrite(&m, 4, 1, stdout); fwrite(out, 1, m, stdout);
+    }
+    return 0;
+}
+"""
+
+
+def test_crc32_and_cobs_match_python(tmp_path: Path) -> None:
+    (tmp_path / "harness.c").write_text(HARNESS_C)
+    exe = tmp_path / "harness"
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            f"-I{FIRMWARE / 'app'}",
+            str(tmp_path / "harness.c"),
+            str(FIRMWARE / "app" / "pk_link.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
+    rng = random.Random(7)
+    cases = [
+        b"",
+        b"\0",
+        b"\0\0",
+        b"\x01",
+        bytes([1]) * 253,
+        bytes([1]) * 254,
+        bytes([1]) * 255,
+        bytes([1]) * 508,
+        bytes([1]) * 254 + b"\0",
+    ]
+    cases += [
+        bytes(rng.choice([0, 1, 255, rng.randrange(256)]) for _ in range(rng.randrange(600)))
+        for _ in range(40)
+    ]
+    stdin = b"".join(struct.pack("<I", len(c)) + c for c in cases)
+    out = subprocess.run([str(exe)], input=stdin, capture_output=True, check=True).stdout
+    for case in cases:
+        crc, m = struct.unpack_from("<II", out)
+        assert crc == zlib.crc32(case), case.hex()
+        assert out[8 : 8 + m] == cobs.encode(case), case.hex()
+        out = out[8 + m :]
+    assert out == b""
+
+
+# ---- builds ---------------------------------------------------------------------------
+
+
+def test_host_hil_run(builds, bank: Path, frames: list[bytes]) -> None:
+    proc = subprocess.run(
+        [str(builds("host", "hil")), str(bank)], capture_output=True, check=False, timeout=30
+    )
+    assert proc.returncode == 0
+    stats = check_hil_records(decode(proc.stdout), frames, "host")
+    assert stats[1:] == (0, 0, 0)  # the host has no instruction counter
+
+
+@pytest.mark.parametrize("bad", ["magic", "size", "rgb", "truncated", "missing"])
+def test_host_hil_bad_bank_exits_nonzero_after_hello_only(builds, tmp_path, frames, bad) -> None:
+    path = tmp_path / "bad.pkfb"
+    if bad == "size":  # valid bank, wrong geometry for the model
+        write_bank(path, [bytes(64)], 8, 8)
+    elif bad == "rgb":
+        write_bank(path, [bytes(STUB_H * STUB_W * 3)], STUB_W, STUB_H, channels=3)
+    elif bad != "missing":
+        write_bank(path, frames, STUB_W, STUB_H)
+        data = path.read_bytes()
+        path.write_bytes(b"XKFB" + data[4:] if bad == "magic" else data[:-1])
+    proc = subprocess.run(
+        [str(builds("host", "hil")), str(path)], capture_output=True, check=False, timeout=30
+    )
+    # A smaller frame reaches preprocessing; a bigger one does not fit the framebuffer.
+    want = EXIT_PREPROCESS if bad == "size" else EXIT_CAMERA
+    assert proc.returncode == want
+    records = decode(proc.stdout)  # strict: nothing unframed
+    assert [r.type for r in records] == [HELLO]
+
+
+def test_make_twice_is_a_noop(builds, stub_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "noop"
+    build("host", "hil", stub_model, out)
+    assert (
+        subprocess.run(make_args("host", "hil", stub_model, out) + ["-q"], check=False).returncode
+        == 0
+    )
+    # Changing a build option in the same OUT must rebuild.
+    q = subprocess.run(make_args("host", "production", stub_model, out) + ["-q"], check=False)
+    assert q.returncode != 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["BUILD=production", "LEAK=raw_frame"], ["LEAK=other"], ["BOARD=nope"], ["BUILD=debug"]],
+)
+def test_make_rejects_bad_configurations(stub_model: Path, tmp_path: Path, args) -> None:
+    cmd = make_args("host", "hil", stub_model, tmp_path / "x") + args
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode != 0 and "***" in proc.stderr
+
+
+def _symbols(elf: Path) -> list[str]:
+    nm = subprocess.run(
+        ["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    return [line.split()[-1] for line in nm.splitlines()]
+
+
+@needs_cross
+def test_production_links_no_test_input_path(builds) -> None:
+    names = _symbols(builds("an386", "production"))
+    assert "main" in names and "pk_hal_camera_capture" in names
+    bad = [n for n in names if any(w in n.lower() for w in ("bank", "semihost", "leak"))]
+    assert bad == []
+    # The HIL image does have them, so the check above can see them.
+    assert any("bank" in n for n in _symbols(builds("an386", "hil")))
+
+
+@needs_cross
+@pytest.mark.parametrize("kind", ["hil", "production"])
+def test_an386_uses_no_heap_and_keeps_clear_of_the_bank(builds, kind: str) -> None:
+    elf = builds("an386", kind)
+    names = _symbols(elf)
+    assert not {"malloc", "free", "calloc", "realloc", "_sbrk", "_malloc_r"} & set(names)
+    size = (elf.parent / "size.txt").read_text()
+    for line in size.splitlines()[2:]:
+        parts = line.split()
+        if len(parts) == 3 and int(parts[2]) >= 0x20000000:
+            assert int(parts[2]) + int(parts[1]) <= 0x20400000, line  # inside the 4 MiB SRAM
+
+
+# ---- emulator ---------------------------------------------------------------------------
+
+
+def test_qemu_command_line() -> None:
+    cmd = emulator.qemu_command(Path("fw.elf"), frame_bank=Path("b.pkfb"), serial_port=4321)
+    text = " ".join(cmd)
+    assert text.startswith("qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic")
+    assert "-icount shift=0,align=off,sleep=off" in text
+    assert "-device loader,file=b.pkfb,addr=0x21000000,force-raw=on" in text
+    assert "port=4321,server=on,wait=on,nodelay=on -serial chardev:s0" in text
+    plain = emulator.qemu_command(Path("fw.elf"), icount=False, semihosting=False)
+    assert "-icount" not in plain and "-semihosting-config" not in plain
+
+
+def test_missing_qemu_says_run_make_setup(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(emulator.shutil, "which", lambda _name: None)
+    with pytest.raises(emulator.EmulatorError, match="make setup"):
+        emulator.run_capture(tmp_path / "fw.elf")
+
+
+@pytest.mark.emulator
+@needs_qemu
+def test_an386_hil_run(builds, bank: Path, frames: list[bytes]) -> None:
+    runs = [
+        emulator.run_capture(builds("an386", "hil"), frame_bank=bank, timeout_s=60)
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.exit_code == 0, run.stderr
+    frames_n, insn_min, insn_max, insn_total = check_hil_records(
+        decode(runs[0].capture), frames, "an386"
+    )
+    assert 0 < insn_min <= insn_max and insn_min * frames_n <= insn_total <= insn_max * frames_n
+    assert insn_min % 40 == 0  # TIMER0 ticks once per 40 instructions under -icount shift=0
+    # -icount shift=0 makes the counts (and so the whole capture) deterministic.
+    assert runs[0].capture == runs[1].capture
+
+
+@pytest.mark.emulator
+@needs_qemu
+def test_an386_leak_variant_leaks_raw_frames(builds, bank: Path, frames) -> None:
+    clean = emulator.run_capture(builds("an386", "hil"), frame_bank=bank, timeout_s=60)
+    leaky = emulator.run_capture(builds("an386", "hil", "raw_frame"), frame_bank=bank, timeout_s=60)
+    assert leaky.exit_code == 0, leaky.stderr
+    for frame in frames:
+        assert frame in leaky.capture
+        assert frame not in clean.capture
+    # Unframed bytes run into the next record up to its delimiter, so the record after
+    # each leaked frame is lost to the decoder; the run still ends with BYE.
+    assert decode(leaky.capture, strict=False)[-1].type == BYE
+
+
+@pytest.mark.emulator
+@needs_qemu
+def test_an386_without_bank_exits_nonzero(builds) -> None:
+    run = emulator.run_capture(builds("an386", "hil"), timeout_s=30)  # RAM there reads 0
+    assert run.exit_code == EXIT_CAMERA
+    assert [r.type for r in decode(run.capture)] == [HELLO]
+
+
+@pytest.mark.emulator
+@needs_qemu
+def test_an386_fault_exits_with_exception_number(tmp_path: Path, bank: Path) -> None:
+    model = write_stub_model(tmp_path / "fault_model", fault=True)
+    elf = build("an386", "hil", model, tmp_path / "fw")
+    run = emulator.run_capture(elf, frame_bank=bank, timeout_s=30)
+    assert run.exit_code == EXIT_FAULT_BASE + HARDFAULT
+    assert [r.type for r in decode(run.capture)] == [HELLO]
+
+
+@pytest.mark.emulator
+@needs_qemu
+def test_an386_production_streams_decisions_forever(builds) -> None:
+    with emulator.start(builds("an386", "production")) as emu:
+        link = emu.open_serial(timeout=0.2)
+        data = b""
+        deadline = time.monotonic() + 20
+        while data.count(b"\0") < 20 and time.monotonic() < deadline:
+            data += link.read(256)
+        assert emu.process.poll() is None  # still running: production never exits
+    records = decode(data[: data.rindex(b"\0") + 1])
+    check_hello(records[0], 0, "an386")
+    decisions = records[1:]
+    assert len(decisions) >= 19 and {r.type for r in decisions} == {DECISION}
+    seqs = [struct.unpack("<IB", r.payload) for r in decisions]
+    assert [s for s, _ in seqs] == list(range(len(seqs)))
+    assert {f for _, f in seqs} <= {0, 1}

@@ -1,0 +1,63 @@
+"""Render the generated C from templates (never by string concatenation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from training.compiler.lower import Step
+from training.compiler.planner import MemoryPlan
+from training.compiler.tflite_reader import Graph
+
+VALUES_PER_LINE = 24
+
+
+def c_array(values: np.ndarray) -> str:
+    flat = np.asarray(values).reshape(-1).tolist()
+    lines = (", ".join(str(v) for v in flat[i:i + VALUES_PER_LINE])
+             for i in range(0, len(flat), VALUES_PER_LINE))
+    return ",\n".join("    " + line for line in lines)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["c_array"] = c_array
+    return env
+
+
+def _pointer(plan: MemoryPlan, tensor: int, writable: bool) -> str:
+    kind, offset = plan.location[tensor]
+    if kind == "input":
+        assert not writable, "no layer may write into the caller's input"
+        return "input"
+    return f"arena + {offset}"
+
+
+def render(graph: Graph, steps: list[Step], plan: MemoryPlan, context: dict, out_dir: Path) -> list[Path]:
+    env = _environment()
+    views = [
+        {
+            "kernel": s.kernel, "op_name": s.op.name, "op_index": s.op.index,
+            "in_shape": list(graph.tensors[s.input].shape), "out_shape": list(graph.tensors[s.output].shape),
+            "dims": s.dims, "params": s.params, "consts": s.consts, "macs": s.macs,
+            "out_bytes": graph.tensors[s.output].num_bytes,
+            "src": _pointer(plan, s.input, False), "dst": _pointer(plan, s.output, True),
+        }
+        for s in steps
+    ]
+    ctx = dict(context, steps=views, output_src=_pointer(plan, graph.outputs[0], False),
+               arena_bytes=max(plan.arena_bytes, 16))
+    written = []
+    for name in ("peekless_model.h", "peekless_model.c"):
+        path = out_dir / name
+        path.write_text(env.get_template(name + ".j2").render(**ctx))
+        written.append(path)
+    return written

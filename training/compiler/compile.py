@@ -1,0 +1,64 @@
+"""compile_model: .tflite in, generated C + memory plan out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.compiler.codegen import render
+from training.compiler.lower import lower
+from training.compiler.planner import plan_memory
+from training.compiler.tflite_reader import read_tflite
+
+COMPILER_VERSION = "0.1.0"
+TOOL = f"peekless-compiler {COMPILER_VERSION}"
+
+
+@dataclass
+class CompileResult:
+    out_dir: Path
+    model_sha256: str
+    arena_bytes: int
+    weight_bytes: int
+    macs: int
+    layers: list[dict]
+
+    def to_json(self) -> dict:
+        return {"model_sha256": self.model_sha256, "arena_bytes": self.arena_bytes,
+                "weight_bytes": self.weight_bytes, "macs": self.macs, "layers": self.layers}
+
+
+def compile_model(tflite_path: Path, out_dir: Path, person_index: int = 1) -> CompileResult:
+    """Compile a full-int8 .tflite into out_dir/peekless_model.{c,h} and memory_plan.json."""
+    graph = read_tflite(Path(tflite_path))
+    steps = lower(graph)
+    plan = plan_memory(graph, steps)
+    inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    _, h, w, c = inp.shape
+    sha = graph.sha256
+    context = {
+        "tool": TOOL, "model_name": graph.path.name, "sha256": sha,
+        "sha256_bytes": "{ " + ", ".join(f"0x{sha[i:i + 2]}" for i in range(0, 64, 2)) + " }",
+        "input_h": h, "input_w": w, "input_c": c, "input_bytes": inp.num_bytes,
+        "output_bytes": out.num_bytes, "person_index": person_index,
+        "macs": sum(s.macs for s in steps),
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    render(graph, steps, plan, context, out_dir)
+    layers = [
+        {"layer": i, "op": s.op.name, "operator_index": s.op.index, "kernel": s.kernel,
+         "input_shape": list(graph.tensors[s.input].shape),
+         "output_shape": list(graph.tensors[s.output].shape), "macs": s.macs,
+         "weight_bytes": int(sum(np.asarray(v).nbytes for v in s.consts.values()))}
+        for i, s in enumerate(steps)
+    ]
+    result = CompileResult(out_dir, sha, plan.arena_bytes,
+                           sum(layer["weight_bytes"] for layer in layers), context["macs"], layers)
+    (out_dir / "memory_plan.json").write_text(json.dumps(
+        dict(plan.to_json(graph), tool=TOOL, model=graph.path.name, model_sha256=sha), indent=1))
+    (out_dir / "compile_report.json").write_text(json.dumps(dict(result.to_json(), tool=TOOL), indent=1))
+    return result

@@ -1,0 +1,297 @@
+"""Lower TFLite operators into engine calls with every constant resolved (TFLM's Prepare,
+moved to compile time)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from training.compiler.errors import UnsupportedModelError
+from training.compiler.quant import (
+    SUPPORTED_ACTIVATIONS,
+    activation_range,
+    channel_multipliers,
+    same_padding,
+    softmax_scaling,
+)
+from training.compiler.tflite_reader import Graph, Operator, Tensor
+
+SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "RESHAPE",
+                 "SOFTMAX")
+# Ops that only compute shapes for a RESHAPE; with static shapes they are dead code.
+SHAPE_ONLY_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
+PADDING_SAME, PADDING_VALID = 0, 1
+
+# How LiteRT's reference kernels round when requantizing, per (op, per-channel filter).
+# Measured, not assumed: tests/test_engine_exact.py checks every entry against LiteRT.
+REFERENCE_ROUNDING = {
+    ("CONV_2D", True): "PK_ROUND_DOUBLE",
+    ("CONV_2D", False): "PK_ROUND_DOUBLE",
+    ("DEPTHWISE_CONV_2D", True): "PK_ROUND_DOUBLE",
+    ("DEPTHWISE_CONV_2D", False): "PK_ROUND_DOUBLE",
+    ("FULLY_CONNECTED", True): "PK_ROUND_SINGLE",
+    ("FULLY_CONNECTED", False): "PK_ROUND_SINGLE",
+}
+
+
+@dataclass
+class Step:
+    """One engine call. `kernel` is the C function; `consts` are the arrays it needs."""
+
+    op: Operator
+    kernel: str  # C kernel name, or "alias" for a reshape that moves no data
+    input: int
+    output: int
+    dims: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    params: dict[str, int | str] = field(default_factory=dict)
+    consts: dict[str, np.ndarray] = field(default_factory=dict)
+    macs: int = 0
+
+
+def live_operators(graph: Graph) -> list[Operator]:
+    """Operators that contribute to a graph output, in file order. A RESHAPE's shape input
+    is not data: the output's static shape is what counts."""
+    needed = set(graph.outputs)
+    live: list[Operator] = []
+    for op in reversed(graph.operators):
+        if not needed.intersection(op.outputs):
+            continue
+        live.append(op)
+        data_inputs = op.inputs[:1] if op.name == "RESHAPE" else op.inputs
+        needed.update(i for i in data_inputs if i >= 0)
+    return list(reversed(live))
+
+
+def lower(graph: Graph) -> list[Step]:
+    _check_io(graph)
+    steps = []
+    for op in live_operators(graph):
+        if op.name not in SUPPORTED_OPS:
+            raise UnsupportedModelError(
+                f"{graph.where(op)}: operator not supported; supported: {', '.join(SUPPORTED_OPS)}"
+            )
+        steps.append(_LOWERERS[op.name](graph, op))
+    return steps
+
+
+def _check_io(graph: Graph) -> None:
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedModelError(
+            f"{graph.path.name}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+            "the engine supports exactly one of each"
+        )
+    for role, idx in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
+        t = graph.tensors[idx]
+        if t.dtype != "INT8":
+            hint = " (a float model: export with full-int8 quantization)" if t.dtype == "FLOAT32" else ""
+            hint = " (a uint8 model: re-export with int8 input and output)" if t.dtype == "UINT8" else hint
+            raise UnsupportedModelError(
+                f"{graph.path.name}: graph {role} tensor {idx} '{t.name}' is {t.dtype}; "
+                f"only INT8 is supported{hint}"
+            )
+
+
+def _activation(graph: Graph, op: Operator, t: Tensor) -> tuple[int, int]:
+    act = op.options.get("FusedActivationFunction", 0)
+    if act not in SUPPORTED_ACTIVATIONS:
+        raise UnsupportedModelError(
+            f"{graph.where(op)}: fused activation {act} not supported; supported: "
+            f"{', '.join(SUPPORTED_ACTIVATIONS.values())}"
+        )
+    return activation_range(act, float(t.scale[0]), int(t.zero_point[0]))
+
+
+def _activation_tensor(graph: Graph, op: Operator, idx: int) -> Tensor:
+    if idx < 0:
+        raise UnsupportedModelError(f"{graph.where(op)}: a required tensor is missing")
+    t = graph.tensors[idx]
+    if t.dtype != "INT8":
+        raise UnsupportedModelError(f"{graph.where(op, idx)}: type {t.dtype}; only INT8 activations are supported")
+    if t.dynamic:
+        raise UnsupportedModelError(f"{graph.where(op, idx)}: dynamic shape {t.shape}; only static shapes are supported")
+    if t.scale is None or t.scale.size != 1:
+        raise UnsupportedModelError(f"{graph.where(op, idx)}: activations need per-tensor quantization")
+    return t
+
+
+def _filter_tensor(graph: Graph, op: Operator, idx: int) -> Tensor:
+    t = graph.tensors[idx] if idx >= 0 else None
+    if t is None or not t.is_constant:
+        raise UnsupportedModelError(f"{graph.where(op, idx)}: the filter must be a constant tensor")
+    if t.dtype != "INT8" or t.scale is None:
+        raise UnsupportedModelError(f"{graph.where(op, idx)}: filter type {t.dtype}; only quantized INT8 filters are supported")
+    if np.any(t.zero_point != 0):
+        raise UnsupportedModelError(f"{graph.where(op, idx)}: filter zero point must be 0 (symmetric int8)")
+    return t
+
+
+def _bias(graph: Graph, op: Operator, idx: int, channels: int) -> np.ndarray:
+    if idx < 0:
+        return np.zeros(channels, dtype=np.int64)
+    t = graph.tensors[idx]
+    if t.dtype != "INT32" or not t.is_constant:
+        raise UnsupportedModelError(f"{graph.where(op, idx)}: bias must be a constant INT32 tensor, got {t.dtype}")
+    return t.data.astype(np.int64).reshape(channels)
+
+
+def _fold(graph: Graph, op: Operator, bias: np.ndarray, sums: np.ndarray, zp: int) -> np.ndarray:
+    folded = bias - int(zp) * sums.astype(np.int64)
+    if folded.min() < -(2**31) or folded.max() >= 2**31:
+        raise UnsupportedModelError(f"{graph.where(op)}: folded bias overflows int32")
+    return folded.astype(np.int32)
+
+
+def _dims4(t: Tensor) -> tuple[int, int, int, int]:
+    shape = t.shape
+    if len(shape) == 4:
+        return tuple(int(d) for d in shape)
+    if len(shape) == 2:
+        return (int(shape[0]), 1, 1, int(shape[1]))
+    raise ValueError(f"shape {shape}")
+
+
+def _quant_consts(inp: Tensor, flt: Tensor, out: Tensor, channels: int) -> dict[str, np.ndarray]:
+    mults, shifts = channel_multipliers(float(inp.scale[0]), flt.scale, float(out.scale[0]), channels)
+    return {"multiplier": np.array(mults, dtype=np.int32), "shift": np.array(shifts, dtype=np.int32)}
+
+
+def _rounding(op: Operator, flt: Tensor) -> str:
+    return REFERENCE_ROUNDING[(op.name, flt.scale.size > 1)]
+
+
+def _conv_geometry(graph: Graph, op: Operator, inp: Tensor, out: Tensor, kh: int, kw: int) -> dict:
+    o = op.options
+    sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
+    dh, dw = o.get("DilationHFactor", 1) or 1, o.get("DilationWFactor", 1) or 1
+    if o.get("Padding", PADDING_SAME) == PADDING_SAME:
+        pt = same_padding(sh, dh, inp.shape[1], kh, out.shape[1])
+        pl = same_padding(sw, dw, inp.shape[2], kw, out.shape[2])
+    else:
+        pt = pl = 0
+    return {"stride_h": sh, "stride_w": sw, "pad_top": pt, "pad_left": pl,
+            "dilation_h": dh, "dilation_w": dw}
+
+
+def _lower_conv(graph: Graph, op: Operator) -> Step:
+    inp = _activation_tensor(graph, op, op.inputs[0])
+    out = _activation_tensor(graph, op, op.outputs[0])
+    flt = _filter_tensor(graph, op, op.inputs[1])
+    oc, kh, kw, ic = flt.shape
+    if ic != inp.shape[3]:
+        raise UnsupportedModelError(
+            f"{graph.where(op, op.inputs[1])}: filter has {ic} input channels, input has {inp.shape[3]} "
+            "(grouped convolution is not supported)"
+        )
+    bias = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, oc)
+    zp_in = int(inp.zero_point[0])
+    lo, hi = _activation(graph, op, out)
+    params = _conv_geometry(graph, op, inp, out, kh, kw)
+    params.update(depth_multiplier=1, input_zero_point=zp_in,
+                  output_zero_point=int(out.zero_point[0]), act_min=lo, act_max=hi,
+                  rounding=_rounding(op, flt))
+    pointwise = (kh == kw == 1 and params["stride_h"] == params["stride_w"] == 1
+                 and params["pad_top"] == params["pad_left"] == 0)
+    consts = {"filter": flt.data, "bias": _fold(graph, op, bias, flt.data.sum(axis=(1, 2, 3), dtype=np.int64), zp_in)}
+    consts.update(_quant_consts(inp, flt, out, oc))
+    return Step(op, "pk_conv2d_1x1_s8" if pointwise else "pk_conv2d_s8", inp.index, out.index,
+                {"in": _dims4(inp), "filter": (oc, kh, kw, ic), "out": _dims4(out)}, params, consts,
+                macs=out.shape[1] * out.shape[2] * oc * kh * kw * ic)
+
+
+def _lower_depthwise(graph: Graph, op: Operator) -> Step:
+    inp = _activation_tensor(graph, op, op.inputs[0])
+    out = _activation_tensor(graph, op, op.outputs[0])
+    flt = _filter_tensor(graph, op, op.inputs[1])
+    _, kh, kw, oc = flt.shape
+    ic = inp.shape[3]
+    if oc % ic:
+        raise UnsupportedModelError(f"{graph.where(op, op.inputs[1])}: {oc} output channels is not a multiple of {ic} input channels")
+    bias = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, oc)
+    zp_in = int(inp.zero_point[0])
+    lo, hi = _activation(graph, op, out)
+    params = _conv_geometry(graph, op, inp, out, kh, kw)
+    params.update(depth_multiplier=oc // ic, input_zero_point=zp_in,
+                  output_zero_point=int(out.zero_point[0]), act_min=lo, act_max=hi,
+                  rounding=_rounding(op, flt))
+    consts = {"filter": flt.data, "bias": _fold(graph, op, bias, flt.data.sum(axis=(0, 1, 2), dtype=np.int64), zp_in)}
+    consts.update(_quant_consts(inp, flt, out, oc))
+    return Step(op, "pk_depthwise_conv2d_s8", inp.index, out.index,
+                {"in": _dims4(inp), "filter": (1, kh, kw, oc), "out": _dims4(out)}, params, consts,
+                macs=out.shape[1] * out.shape[2] * oc * kh * kw)
+
+
+def _lower_avg_pool(graph: Graph, op: Operator) -> Step:
+    inp = _activation_tensor(graph, op, op.inputs[0])
+    out = _activation_tensor(graph, op, op.outputs[0])
+    if inp.scale[0] != out.scale[0] or inp.zero_point[0] != out.zero_point[0]:
+        raise UnsupportedModelError(f"{graph.where(op, out.index)}: input and output quantization differ")
+    o = op.options
+    fh, fw, sh, sw = o["FilterHeight"], o["FilterWidth"], o["StrideH"], o["StrideW"]
+    if o.get("Padding", PADDING_SAME) == PADDING_SAME:
+        pt = same_padding(sh, 1, inp.shape[1], fh, out.shape[1])
+        pl = same_padding(sw, 1, inp.shape[2], fw, out.shape[2])
+    else:
+        pt = pl = 0
+    lo, hi = _activation(graph, op, out)
+    params = {"stride_h": sh, "stride_w": sw, "pad_top": pt, "pad_left": pl,
+              "filter_h": fh, "filter_w": fw, "act_min": lo, "act_max": hi}
+    return Step(op, "pk_avg_pool2d_s8", inp.index, out.index,
+                {"in": _dims4(inp), "out": _dims4(out)}, params,
+                macs=out.shape[1] * out.shape[2] * out.shape[3] * fh * fw)
+
+
+def _lower_fully_connected(graph: Graph, op: Operator) -> Step:
+    inp = _activation_tensor(graph, op, op.inputs[0])
+    out = _activation_tensor(graph, op, op.outputs[0])
+    flt = _filter_tensor(graph, op, op.inputs[1])
+    oc, ic = flt.shape
+    if int(np.prod(inp.shape)) != ic:
+        raise UnsupportedModelError(f"{graph.where(op, inp.index)}: input of {int(np.prod(inp.shape))} values, weights expect {ic} (batch > 1 is not supported)")
+    bias = _bias(graph, op, op.inputs[2] if len(op.inputs) > 2 else -1, oc)
+    zp_in = int(inp.zero_point[0])
+    lo, hi = _activation(graph, op, out)
+    params = {"stride_h": 1, "stride_w": 1, "pad_top": 0, "pad_left": 0, "dilation_h": 1,
+              "dilation_w": 1, "depth_multiplier": 1, "input_zero_point": zp_in,
+              "output_zero_point": int(out.zero_point[0]), "act_min": lo, "act_max": hi,
+              "rounding": _rounding(op, flt)}
+    consts = {"filter": flt.data, "bias": _fold(graph, op, bias, flt.data.sum(axis=1, dtype=np.int64), zp_in)}
+    consts.update(_quant_consts(inp, flt, out, oc))
+    return Step(op, "pk_fully_connected_s8", inp.index, out.index,
+                {"in": (1, 1, 1, ic), "filter": (oc, 1, 1, ic), "out": (1, 1, 1, oc)}, params, consts,
+                macs=oc * ic)
+
+
+def _lower_reshape(graph: Graph, op: Operator) -> Step:
+    inp = _activation_tensor(graph, op, op.inputs[0])
+    out = _activation_tensor(graph, op, op.outputs[0])
+    if np.prod(inp.shape) != np.prod(out.shape):
+        raise UnsupportedModelError(f"{graph.where(op, out.index)}: reshape changes the element count")
+    if inp.scale[0] != out.scale[0] or inp.zero_point[0] != out.zero_point[0]:
+        raise UnsupportedModelError(f"{graph.where(op, out.index)}: reshape changes quantization")
+    return Step(op, "alias", inp.index, out.index)
+
+
+def _lower_softmax(graph: Graph, op: Operator) -> Step:
+    inp = _activation_tensor(graph, op, op.inputs[0])
+    out = _activation_tensor(graph, op, op.outputs[0])
+    if not (np.isclose(out.scale[0], 1.0 / 256) and out.zero_point[0] == -128):
+        raise UnsupportedModelError(
+            f"{graph.where(op, out.index)}: softmax output must have scale 1/256 and zero point "
+            f"-128, got {out.scale[0]} and {out.zero_point[0]}"
+        )
+    multiplier, shift, diff_min = softmax_scaling(op.options.get("Beta", 1.0), float(inp.scale[0]))
+    params = {"input_multiplier": multiplier, "input_left_shift": shift, "diff_min": diff_min}
+    return Step(op, "pk_softmax_s8", inp.index, out.index, {"in": _dims4(inp), "out": _dims4(out)},
+                params)
+
+
+_LOWERERS = {
+    "SOFTMAX": _lower_softmax,
+    "CONV_2D": _lower_conv,
+    "DEPTHWISE_CONV_2D": _lower_depthwise,
+    "AVERAGE_POOL_2D": _lower_avg_pool,
+    "FULLY_CONNECTED": _lower_fully_connected,
+    "RESHAPE": _lower_reshape,
+}
+
