@@ -1,0 +1,24 @@
+"""`peekless firmware`: build the firmware image for a board from generated model C."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("firmware", help="build firmware for a board from generated C")
+    p.add_argument("--board", default="an386", help="an386 | host (and the boards the port adds)")
+    p.add_argument("--model-dir", type=Path, required=True, help="output of `peekless compile`")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--build", choices=("hil", "production"), default="hil")
+    p.set_defaults(func=_firmware)
+
+
+def _firmware(args) -> int:
+    from host_tools.firmware_build import build_firmware
+
+    fw = build_firmware(args.board, args.model_dir, args.out, build=args.build)
+    print(json.dumps({"elf": str(fw.elf), "manifest": str(fw.manifest_path),
+                      "flash_bytes": fw.flash_bytes, "ram_bytes": fw.ram_bytes}))
+    return 0

@@ -1,0 +1,119 @@
+"""Build the firmware for a board from generated model C, and write its build manifest.
+
+The build manifest is what the device will claim in its HELLO and what the audit holds it
+to: model hash, board, build kind, policy, output schema and leakage budget per frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from host_tools.protocol import PAYLOAD_SIZES, RECORD_NAMES
+
+FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
+FW_VERSION_RE = re.compile(r'#define\s+PK_FW_VERSION\s+"([^"]+)"')
+POLICIES = {"per-frame": 0, "event": 1}
+HIL_ONLY_RECORDS = {"STATS", "BYE"}
+
+
+@dataclass
+class FirmwareBuild:
+    elf: Path  # the ELF (or host executable for board "host")
+    manifest: dict
+    manifest_path: Path
+
+    @property
+    def flash_bytes(self) -> int:
+        return int(self.manifest["flash_bytes"])
+
+    @property
+    def ram_bytes(self) -> int:
+        return int(self.manifest["ram_bytes"])
+
+
+def firmware_version() -> str:
+    text = (FIRMWARE / "app" / "pk_config.h").read_text()
+    match = FW_VERSION_RE.search(text)
+    if not match:
+        raise RuntimeError("firmware/app/pk_config.h: PK_FW_VERSION not found")
+    return match.group(1)
+
+
+def section_sizes(elf: Path) -> dict[str, int]:
+    """Section name -> bytes, from `arm-none-eabi-size -A`."""
+    out = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True,
+                         check=True).stdout
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
+def memory_footprint(elf: Path) -> tuple[int, int]:
+    """(flash, static RAM) bytes: code, read-only data and initialised data in flash;
+    initialised and zeroed data in RAM. The stack region is reported apart by the map."""
+    sizes = section_sizes(elf)
+    flash = sum(v for k, v in sizes.items() if k in (".vectors", ".text", ".rodata", ".data",
+                                                     ".ARM.exidx", ".init_array"))
+    ram = sum(v for k, v in sizes.items() if k in (".data", ".bss"))
+    return flash, ram
+
+
+def build_firmware(board: str, model_dir: Path, out_dir: Path, build: str = "hil",
+                   leak: str | None = None, policy: str = "per-frame",
+                   extra: tuple[str, ...] = ()) -> FirmwareBuild:
+    """Run firmware/Makefile and write out_dir/build_manifest.json beside the image."""
+    model_dir, out_dir = Path(model_dir).resolve(), Path(out_dir).resolve()
+    cmd = ["make", "-C", str(FIRMWARE), f"-j{os.cpu_count() or 1}", f"BOARD={board}",
+           f"BUILD={build}", f"MODEL_DIR={model_dir}", f"OUT={out_dir}", *extra]
+    if leak:
+        cmd.append(f"LEAK={leak}")
+    if policy != "per-frame":
+        cmd.append(f"POLICY={policy}")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"firmware build failed ({' '.join(cmd[3:])}):\n{proc.stdout}{proc.stderr}")
+    elf = out_dir / ("peekless" if board == "host" else "peekless.elf")
+    flash, ram = memory_footprint(elf) if board != "host" else (0, 0)
+    plan = json.loads((model_dir / "memory_plan.json").read_text())
+    records = {name: size for code, size in PAYLOAD_SIZES.items()
+               if (name := RECORD_NAMES[code]) and (build == "hil" or name not in HIL_ONLY_RECORDS)}
+    manifest = {
+        "fw_version": firmware_version(),
+        "board": board,
+        "build_kind": build,
+        "leak_variant": leak,
+        "policy": policy,
+        "leak_budget_bits": 1,
+        "model_sha256": plan["model_sha256"],
+        "arena_bytes": plan["arena_bytes"],
+        "output_schema": {"framing": "COBS + CRC-32, see docs/PROTOCOL.md",
+                          "record_payload_bytes": records},
+        "elf": elf.name,
+        "elf_sha256": hashlib.sha256(elf.read_bytes()).hexdigest(),
+        "flash_bytes": flash,
+        "ram_bytes": ram,
+    }
+    path = out_dir / "build_manifest.json"
+    path.write_text(json.dumps(manifest, indent=1))
+    return FirmwareBuild(elf, manifest, path)
+
+
+def hello_expectations(manifest: dict) -> dict:
+    """The part of a build manifest that the device's HELLO must repeat, in the audit's terms."""
+    return {
+        "build_kind": 1 if manifest["build_kind"] == "hil" else 0,
+        "policy": POLICIES[manifest["policy"]],
+        "leak_budget_bits": manifest["leak_budget_bits"],
+        "fw_version": manifest["fw_version"],
+        "board": manifest["board"],
+        "model_sha256": manifest["model_sha256"],
+    }

@@ -1,0 +1,5 @@
+import sys
+
+from peekless.cli import main
+
+sys.exit(main())
