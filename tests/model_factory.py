@@ -90,3 +90,82 @@ def random_model(seed: int):
             w[-1] = rng.normal(0, 0.3, w[-1].shape)
             layer.set_weights(w)
     return model
+
+
+def random_model_more_ops(seed: int):
+    """Like random_model, with the ops added later: max pooling and zero padding (PAD)
+    between convolutions, global average pooling (MEAN) at the end. A separate generator, so random_model's seeds keep their models."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed)
+    size = int(rng.integers(8, 18))
+    inp = keras.Input((size, size, int(rng.choice([1, 3, 4]))), batch_size=1)
+    x = inp
+    for _ in range(int(rng.integers(2, 5))):
+        kind = rng.choice(["maxpool", "pad", "conv", "depthwise"])
+        h = x.shape[1]
+        if kind == "maxpool" and h >= 2:
+            pool = min(int(rng.choice([2, 3])), h)
+            padding = str(rng.choice(["same", "valid"]))
+            x = keras.layers.MaxPooling2D(pool, strides=int(rng.choice([1, 2])), padding=padding)(x)
+        elif kind == "pad":
+            pads = tuple(tuple(int(v) for v in rng.integers(0, 3, size=2)) for _ in range(2))
+            x = keras.layers.ZeroPadding2D(pads)(x)
+        elif kind == "conv":
+            x = keras.layers.Conv2D(int(rng.integers(2, 9)), int(rng.choice([1, 3])),
+                                    padding="same", activation=str(rng.choice(["relu", "linear"])))(x)
+        else:
+            x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
+            if rng.integers(2):
+                x = keras.layers.ReLU(6.0)(x)
+    if rng.integers(2):  # global average pooling: TFLite MEAN over height and width
+        x = keras.layers.GlobalAveragePooling2D(keepdims=bool(rng.integers(2)))(x)
+    x = keras.layers.Reshape((-1,))(x)
+    x = keras.layers.Dense(int(rng.integers(2, 5)))(x)
+    model = keras.Model(inp, x)
+    for layer in model.layers:
+        if layer.weights and layer.weights[-1].name.endswith("bias"):
+            w = layer.get_weights()
+            w[-1] = rng.normal(0, 0.3, w[-1].shape)
+            layer.set_weights(w)
+    return model
+
+
+def random_model_branches(seed: int):
+    """Graphs with branches: two convolution paths joined by ADD or CONCATENATION, and a
+    residual ADD over two layers (a buffer that stays alive across steps)."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed)
+    size = int(rng.integers(6, 14))
+    inp = keras.Input((size, size, int(rng.choice([1, 3]))), batch_size=1)
+    width = int(rng.integers(2, 9))
+    x = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(inp)
+    for _ in range(int(rng.integers(1, 3))):
+        a = keras.layers.Conv2D(width, 3, padding="same")(x)
+        b = (keras.layers.DepthwiseConv2D(3, padding="same")(x) if rng.integers(2)
+             else keras.layers.Conv2D(width, 1)(x))
+        if rng.integers(2):
+            x = keras.layers.Add()([a, b])
+            if rng.integers(2):
+                x = keras.layers.ReLU()(x)
+        else:
+            x = keras.layers.Concatenate(axis=-1)([a, b])
+            x = keras.layers.Conv2D(width, 1)(x)
+    skip = x
+    y = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+    y = keras.layers.Conv2D(width, 1)(y)
+    x = keras.layers.Add()([skip, y])
+    x = keras.layers.Reshape((-1,))(x)
+    if rng.integers(2):
+        x = keras.layers.Concatenate()([keras.layers.Dense(3)(x), keras.layers.Dense(2)(x)])
+    x = keras.layers.Dense(int(rng.integers(2, 5)))(x)
+    model = keras.Model(inp, x)
+    for layer in model.layers:
+        if layer.weights and layer.weights[-1].name.endswith("bias"):
+            w = layer.get_weights()
+            w[-1] = rng.normal(0, 0.3, w[-1].shape)
+            layer.set_weights(w)
+    return model

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from model_factory import convert_int8
+
 from training.compiler import UnsupportedModelError, compile_model
 
 
@@ -44,4 +44,18 @@ def test_float_model_is_refused(tmp_path):
     path = tmp_path / "float.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     with pytest.raises(UnsupportedModelError, match=r"float.tflite: graph input tensor 0 .* is FLOAT32; only INT8 .*full-int8"):
+        compile_model(path, tmp_path / "gen")
+
+
+def test_mean_over_channels_is_refused(tmp_path):
+    """MEAN is supported over height and width (global average pooling) only."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 6, 3), batch_size=1)
+    x = keras.layers.Conv2D(4, 3, padding="same")(inp)
+    x = keras.layers.Lambda(lambda t: keras.ops.mean(t, axis=-1, keepdims=True))(x)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Reshape((-1,))(x)))
+    path = convert_int8(model, tmp_path / "mean_c.tflite")
+    with pytest.raises(UnsupportedModelError, match=r"mean_c.tflite: operator \d+ \(MEAN\): only MEAN over height and width"):
         compile_model(path, tmp_path / "gen")

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from model_factory import convert_int8, random_model, random_model_branches, random_model_more_ops
 
-from model_factory import convert_int8, random_model
 from training.compiler import compile_model
 from training.compiler.host_runner import build_host_runner, run_host_runner
 from training.compiler.tflite_reader import read_tflite
 from training.reference import litert_reference
 
 RANDOM_MODEL_SEEDS = range(1000, 1030)
+MORE_OPS_SEEDS = range(2001, 2009)  # random_model_more_ops: max pooling, PAD, MEAN
+BRANCH_SEEDS = range(3000, 3005)  # random_model_branches: ADD, CONCATENATION, residuals
 
 
 def assert_bit_exact(got: np.ndarray, ref: np.ndarray, what: str) -> None:
@@ -81,6 +83,60 @@ def test_random_models_cover_every_kernel_and_option(random_tflite):
                        "pk_avg_pool2d_s8", "pk_fully_connected_s8", "pk_softmax_s8", "alias"}
     assert options >= {"depth_multiplier", "dilation", "stride", "padding", "valid", "relu",
                        "relu6", "no activation"}, options
+
+
+@pytest.fixture(scope="session")
+def more_ops_tflite(tmp_path_factory):
+    cache = {}
+
+    def get(seed: int):
+        if seed not in cache:
+            out = tmp_path_factory.mktemp(f"more_ops_{seed}")
+            cache[seed] = convert_int8(random_model_more_ops(seed), out / f"more_ops_{seed}.tflite", seed)
+        return cache[seed]
+
+    return get
+
+
+@pytest.mark.parametrize("seed", MORE_OPS_SEEDS)
+def test_random_model_more_ops_bit_exact(seed, more_ops_tflite, tmp_path):
+    check_model(more_ops_tflite(seed), tmp_path, inputs=32, seed=seed)
+
+
+@pytest.fixture(scope="session")
+def branches_tflite(tmp_path_factory):
+    cache = {}
+
+    def get(seed: int):
+        if seed not in cache:
+            out = tmp_path_factory.mktemp(f"branches_{seed}")
+            cache[seed] = convert_int8(random_model_branches(seed), out / f"branches_{seed}.tflite", seed)
+        return cache[seed]
+
+    return get
+
+
+@pytest.mark.parametrize("seed", BRANCH_SEEDS)
+def test_random_model_branches_bit_exact(seed, branches_tflite, tmp_path):
+    check_model(branches_tflite(seed), tmp_path, inputs=32, seed=seed)
+
+
+def test_branch_models_cover_add_and_concatenation(branches_tflite):
+    from training.compiler.lower import lower
+
+    kernels = set()
+    for seed in BRANCH_SEEDS:
+        kernels.update(step.kernel for step in lower(read_tflite(branches_tflite(seed))))
+    assert {"pk_add_s8", "pk_concat_s8"} <= kernels, kernels
+
+
+def test_more_ops_models_cover_the_new_ops(more_ops_tflite):
+    from training.compiler.lower import lower
+
+    kernels = set()
+    for seed in MORE_OPS_SEEDS:
+        kernels.update(step.kernel for step in lower(read_tflite(more_ops_tflite(seed))))
+    assert {"pk_max_pool2d_s8", "pk_pad_s8", "pk_mean_s8"} <= kernels, kernels
 
 
 def test_mlperf_reference_model_bit_exact(mlperf_tflite, tmp_path):

@@ -50,10 +50,13 @@ def render(graph: Graph, steps: list[Step], plan: MemoryPlan, context: dict, out
             "dims": s.dims, "params": s.params, "consts": s.consts, "macs": s.macs,
             "out_bytes": graph.tensors[s.output].num_bytes,
             "src": _pointer(plan, s.input, False), "dst": _pointer(plan, s.output, True),
+            "srcs": [_pointer(plan, t, False) for t in s.inputs],
+            "scratch_ptr": f"arena + {plan.scratch[i][0]}" if i in plan.scratch else "NULL",
+            "scratch_bytes": plan.scratch[i][1] if i in plan.scratch else 0,
         }
-        for s in steps
+        for i, s in enumerate(steps)
     ]
-    ctx = dict(context, steps=views, output_src=_pointer(plan, graph.outputs[0], False),
+    ctx = dict(context, steps=views, layers=len(steps), output_src=_pointer(plan, graph.outputs[0], False),
                arena_bytes=max(plan.arena_bytes, 16))
     written = []
     for name in ("peekless_model.h", "peekless_model.c"):

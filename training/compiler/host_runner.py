@@ -28,7 +28,7 @@ def build_host_runner(model_dir: Path, out: Path | None = None, cc: str = "gcc",
            f"-I{ENGINE / 'include'}", f"-I{model_dir}", "-o", str(out),
            str(FIRMWARE / "tools" / "model_runner.c"), str(model_dir / "peekless_model.c"),
            *map(str, engine_sources())]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"host build of {model_dir} failed:\n{proc.stderr}")
     return out
@@ -40,7 +40,7 @@ def run_host_runner(runner: Path, inputs: np.ndarray, output_bytes: int) -> np.n
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         src.write_bytes(inputs.tobytes())
-        proc = subprocess.run([str(runner), str(src), str(dst)], capture_output=True, text=True)
+        proc = subprocess.run([str(runner), str(src), str(dst)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{runner.name} failed: {proc.stderr.strip()}")
         return np.frombuffer(dst.read_bytes(), dtype=np.int8).reshape(len(inputs), output_bytes)

@@ -12,13 +12,16 @@ from training.compiler.quant import (
     SUPPORTED_ACTIVATIONS,
     activation_range,
     channel_multipliers,
+    quantize_multiplier,
+    requantize,
     same_padding,
     softmax_scaling,
 )
 from training.compiler.tflite_reader import Graph, Operator, Tensor
 
-SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "RESHAPE",
-                 "SOFTMAX")
+SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
+                 "FULLY_CONNECTED", "RESHAPE", "SOFTMAX", "PAD", "PADV2", "MEAN", "ADD",
+                 "CONCATENATION")
 # Ops that only compute shapes for a RESHAPE; with static shapes they are dead code.
 SHAPE_ONLY_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
 PADDING_SAME, PADDING_VALID = 0, 1
@@ -47,6 +50,16 @@ class Step:
     params: dict[str, int | str] = field(default_factory=dict)
     consts: dict[str, np.ndarray] = field(default_factory=dict)
     macs: int = 0
+    scratch: int = 0  # bytes of working memory the kernel needs (pk_engine.h's formulas)
+    extra_inputs: list[int] = field(default_factory=list)  # ADD's second, CONCATENATION's rest
+    # How the output may overlap the input (pk_engine.h, "Buffer overlap"): None (never), or
+    # {"kind": ..., "min_delta": lo, "max_delta": hi}: out = in + delta is safe for any delta
+    # in [lo, hi] (None = unbounded), besides any placement where the two do not overlap.
+    overlap: dict | None = None
+
+    @property
+    def inputs(self) -> list[int]:
+        return [self.input, *self.extra_inputs]
 
 
 def live_operators(graph: Graph) -> list[Operator]:
@@ -160,6 +173,64 @@ def _rounding(op: Operator, flt: Tensor) -> str:
     return REFERENCE_ROUNDING[(op.name, flt.scale.size > 1)]
 
 
+def _align4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def _align8(n: int) -> int:
+    return (n + 7) // 8 * 8
+
+
+# Scratch formulas: keep equal to the PK_*_SCRATCH_BYTES macros of pk_engine.h (a kernel
+# given less returns PK_ERR_ARG, so every engine test would fail on a mismatch).
+def conv2d_1x1_scratch(ic: int, oc: int) -> int:
+    return 4 * _align8(ic) + 8 * oc
+
+
+def conv2d_scratch(kh: int, kw: int, ic: int, oc: int) -> int:
+    return 6 * _align8(kh * kw * ic) + 8 * oc
+
+
+def depthwise_scratch(kh: int, kw: int, ic: int, oc: int) -> int:
+    return 2 * kh * kw * _align4(oc) + _align4(ic) + 8 * oc
+
+
+def row_overlap(in_shape, out_shape, stride_h: int, pad_top: int) -> dict:
+    """The largest delta (bytes, <= 0) by which a row-streaming kernel's output may start
+    before its input: for every output row oy, the end of rows 0..oy of the output must not
+    pass the first input row that row oy still reads."""
+    _, _, iw, ic = in_shape
+    _, oh, ow, oc = out_shape
+    in_row, out_row = iw * ic, ow * oc
+    delta = min(max(0, oy * stride_h - pad_top) * in_row - (oy + 1) * out_row for oy in range(oh))
+    return {"kind": "rows", "min_delta": None, "max_delta": int(delta)}
+
+
+def pointwise_overlap(ic: int, oc: int) -> dict:
+    """A pointwise kernel walks pixels forward when oc <= ic (so its output may start at or
+    before its input) and backward otherwise (at or after)."""
+    if oc <= ic:
+        return {"kind": "pointwise_forward", "min_delta": None, "max_delta": 0}
+    return {"kind": "pointwise_backward", "min_delta": 0, "max_delta": None}
+
+
+def _channel_consts(op: Operator, weights: np.ndarray, bias: np.ndarray, quant: dict,
+                    params: dict) -> int:
+    """Constant-fold channels whose weights are all zero (their output never depends on the
+    input: pruned channels often carry a huge bias and a tiny scale) into an equivalent,
+    well-scaled form, and return a bound on |accumulator| over all inputs (0 if it does not
+    fit int32). weights: [channels, taps]; bias, quant updated in place."""
+    mult, shift = quant["multiplier"], quant["shift"]
+    lo, hi, zp = params["act_min"], params["act_max"], params["output_zero_point"]
+    for c in np.flatnonzero(~weights.any(axis=1)):
+        v = requantize(int(bias[c]), int(mult[c]), int(shift[c]), params["rounding"]) + zp
+        v = min(max(v, lo), hi)
+        # requantize(4 * d, 2^30, -1) == d for both roundings, so the output is again v.
+        bias[c], mult[c], shift[c] = 4 * (v - zp), 1 << 30, -1
+    bound = int((np.abs(bias.astype(np.int64)) + 128 * np.abs(weights.astype(np.int64)).sum(axis=1)).max())
+    return bound if bound < 2**31 else 0
+
+
 def _conv_geometry(graph: Graph, op: Operator, inp: Tensor, out: Tensor, kh: int, kw: int) -> dict:
     o = op.options
     sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
@@ -194,9 +265,16 @@ def _lower_conv(graph: Graph, op: Operator) -> Step:
                  and params["pad_top"] == params["pad_left"] == 0)
     consts = {"filter": flt.data, "bias": _fold(graph, op, bias, flt.data.sum(axis=(1, 2, 3), dtype=np.int64), zp_in)}
     consts.update(_quant_consts(inp, flt, out, oc))
+    params["acc_abs_max"] = _channel_consts(op, flt.data.reshape(oc, -1), consts["bias"], consts, params)
+    if pointwise:
+        scratch, overlap = conv2d_1x1_scratch(ic, oc), pointwise_overlap(ic, oc)
+    else:
+        scratch = conv2d_scratch(kh, kw, ic, oc)
+        overlap = row_overlap(inp.shape, out.shape, params["stride_h"], params["pad_top"])
     return Step(op, "pk_conv2d_1x1_s8" if pointwise else "pk_conv2d_s8", inp.index, out.index,
                 {"in": _dims4(inp), "filter": (oc, kh, kw, ic), "out": _dims4(out)}, params, consts,
-                macs=out.shape[1] * out.shape[2] * oc * kh * kw * ic)
+                macs=out.shape[1] * out.shape[2] * oc * kh * kw * ic, scratch=scratch,
+                overlap=overlap)
 
 
 def _lower_depthwise(graph: Graph, op: Operator) -> Step:
@@ -216,9 +294,114 @@ def _lower_depthwise(graph: Graph, op: Operator) -> Step:
                   rounding=_rounding(op, flt))
     consts = {"filter": flt.data, "bias": _fold(graph, op, bias, flt.data.sum(axis=(0, 1, 2), dtype=np.int64), zp_in)}
     consts.update(_quant_consts(inp, flt, out, oc))
+    params["acc_abs_max"] = _channel_consts(op, flt.data.reshape(-1, oc).T, consts["bias"], consts, params)
     return Step(op, "pk_depthwise_conv2d_s8", inp.index, out.index,
                 {"in": _dims4(inp), "filter": (1, kh, kw, oc), "out": _dims4(out)}, params, consts,
-                macs=out.shape[1] * out.shape[2] * oc * kh * kw)
+                macs=out.shape[1] * out.shape[2] * oc * kh * kw,
+                scratch=depthwise_scratch(kh, kw, ic, oc),
+                overlap=row_overlap(inp.shape, out.shape, params["stride_h"], params["pad_top"]))
+
+
+def _lower_max_pool(graph: Graph, op: Operator) -> Step:
+    step = _lower_avg_pool(graph, op)
+    step.kernel = "pk_max_pool2d_s8"
+    return step
+
+
+def _lower_pad(graph: Graph, op: Operator) -> Step:
+    inp = _activation_tensor(graph, op, op.inputs[0])
+    out = _activation_tensor(graph, op, op.outputs[0])
+    if inp.scale[0] != out.scale[0] or inp.zero_point[0] != out.zero_point[0]:
+        raise UnsupportedModelError(f"{graph.where(op, out.index)}: input and output quantization differ")
+    pads = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+    if pads is None or not pads.is_constant:
+        raise UnsupportedModelError(f"{graph.where(op)}: the paddings must be a constant tensor")
+    pads = pads.data.reshape(-1, 2).astype(int)
+    if len(inp.shape) != 4 or pads.shape != (4, 2) or pads[0].any() or pads[3].any():
+        raise UnsupportedModelError(
+            f"{graph.where(op)}: only padding of height and width of a 4-D tensor is supported, "
+            f"got paddings {pads.tolist()}")
+    value = int(out.zero_point[0])
+    if op.name == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+        const = graph.tensors[op.inputs[2]]
+        if not const.is_constant or const.dtype != "INT8":
+            raise UnsupportedModelError(f"{graph.where(op, op.inputs[2])}: the pad value must be a constant int8")
+        value = int(const.data.reshape(-1)[0])
+    params = {"pad_top": int(pads[1][0]), "pad_bottom": int(pads[1][1]),
+              "pad_left": int(pads[2][0]), "pad_right": int(pads[2][1]), "value": value}
+    return Step(op, "pk_pad_s8", inp.index, out.index, {"in": _dims4(inp), "out": _dims4(out)},
+                params)
+
+
+def _lower_add(graph: Graph, op: Operator) -> Step:
+    """TFLite's int8 ADD (same shapes, no broadcasting): inputs shifted left by 20 bits and
+    rescaled by scale_i / (2 max(scales)), the sum by 2 max(scales) / (2^20 out_scale)."""
+    a = _activation_tensor(graph, op, op.inputs[0])
+    b = _activation_tensor(graph, op, op.inputs[1])
+    out = _activation_tensor(graph, op, op.outputs[0])
+    if tuple(a.shape) != tuple(b.shape) or tuple(a.shape) != tuple(out.shape):
+        raise UnsupportedModelError(f"{graph.where(op)}: ADD of shapes {list(a.shape)} and "
+                                    f"{list(b.shape)}; broadcasting is not supported")
+    left_shift = 20
+    sa, sb, so = (float(np.float32(t.scale[0])) for t in (a, b, out))
+    twice_max = 2 * max(sa, sb)
+    m1, s1 = quantize_multiplier(sa / twice_max)
+    m2, s2 = quantize_multiplier(sb / twice_max)
+    mo, so_shift = quantize_multiplier(twice_max / float(np.float32((1 << left_shift) * np.float32(so))))
+    if max(s1, s2, so_shift) > 0:
+        raise UnsupportedModelError(f"{graph.where(op)}: ADD rescaling above one is not supported")
+    lo, hi = _activation(graph, op, out)
+    params = {"left_shift": left_shift, "input1_zero_point": int(a.zero_point[0]),
+              "input2_zero_point": int(b.zero_point[0]), "input1_multiplier": m1,
+              "input1_shift": s1, "input2_multiplier": m2, "input2_shift": s2,
+              "output_multiplier": mo, "output_shift": so_shift,
+              "output_zero_point": int(out.zero_point[0]), "act_min": lo, "act_max": hi,
+              "count": int(np.prod(out.shape))}
+    return Step(op, "pk_add_s8", a.index, out.index, {"in": _dims4(a), "out": _dims4(out)},
+                params, extra_inputs=[b.index])
+
+
+def _lower_concat(graph: Graph, op: Operator) -> Step:
+    """int8 CONCATENATION: the quantization spec makes inputs and output share scale and
+    zero point, so it only moves bytes."""
+    ins = [_activation_tensor(graph, op, i) for i in op.inputs]
+    out = _activation_tensor(graph, op, op.outputs[0])
+    for t in ins:
+        if t.scale[0] != out.scale[0] or t.zero_point[0] != out.zero_point[0]:
+            raise UnsupportedModelError(f"{graph.where(op, t.index)}: inputs and output of an int8 "
+                                        "concatenation must share scale and zero point")
+    if op.options.get("FusedActivationFunction", 0) != 0:
+        raise UnsupportedModelError(f"{graph.where(op)}: a fused activation on CONCATENATION is not supported")
+    rank = len(out.shape)
+    axis = int(op.options.get("Axis", -1)) % rank
+    outer = int(np.prod(out.shape[:axis], dtype=np.int64))
+    inner = [int(np.prod(t.shape[axis:], dtype=np.int64)) for t in ins]
+    return Step(op, "pk_concat_s8", ins[0].index, out.index, {}, {"outer": outer, "inner": inner},
+                extra_inputs=[t.index for t in ins[1:]])
+
+
+def _lower_mean(graph: Graph, op: Operator) -> Step:
+    """MEAN over height and width. LiteRT's reference (measured: tests/test_engine_exact.py)
+    folds 1/count into the multiplier: shift = min(floor(log2(count)), 32, 31 + out_shift),
+    multiplier = (m << shift) // count, then requantizes sum - count * input_zp."""
+    inp = _activation_tensor(graph, op, op.inputs[0])
+    out = _activation_tensor(graph, op, op.outputs[0])
+    axis = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+    if axis is None or not axis.is_constant or len(inp.shape) != 4 or \
+            sorted(int(a) % 4 for a in axis.data.reshape(-1)) != [1, 2]:
+        raise UnsupportedModelError(f"{graph.where(op)}: only MEAN over height and width of a 4-D "
+                                    "tensor (global average pooling) is supported")
+    if inp.scale[0] == out.scale[0] and inp.zero_point[0] == out.zero_point[0]:
+        raise UnsupportedModelError(
+            f"{graph.where(op, out.index)}: MEAN with equal input and output quantization takes a "
+            "different path in LiteRT's reference kernels that the engine does not implement yet")
+    count = int(inp.shape[1] * inp.shape[2])
+    m, sh = quantize_multiplier(float(np.float32(inp.scale[0])) / float(np.float32(out.scale[0])))
+    shift = min(count.bit_length() - 1, 32, 31 + sh)
+    params = {"multiplier": int((m << shift) // count), "shift": sh - shift,
+              "input_zero_point": int(inp.zero_point[0]), "output_zero_point": int(out.zero_point[0])}
+    return Step(op, "pk_mean_s8", inp.index, out.index, {"in": _dims4(inp), "out": _dims4(out)},
+                params, macs=count * int(inp.shape[3]))
 
 
 def _lower_avg_pool(graph: Graph, op: Operator) -> Step:
@@ -238,7 +421,8 @@ def _lower_avg_pool(graph: Graph, op: Operator) -> Step:
               "filter_h": fh, "filter_w": fw, "act_min": lo, "act_max": hi}
     return Step(op, "pk_avg_pool2d_s8", inp.index, out.index,
                 {"in": _dims4(inp), "out": _dims4(out)}, params,
-                macs=out.shape[1] * out.shape[2] * out.shape[3] * fh * fw)
+                macs=out.shape[1] * out.shape[2] * out.shape[3] * fh * fw,
+                overlap=row_overlap(_dims4(inp), _dims4(out), sh, pt))
 
 
 def _lower_fully_connected(graph: Graph, op: Operator) -> Step:
@@ -257,6 +441,7 @@ def _lower_fully_connected(graph: Graph, op: Operator) -> Step:
               "rounding": _rounding(op, flt)}
     consts = {"filter": flt.data, "bias": _fold(graph, op, bias, flt.data.sum(axis=1, dtype=np.int64), zp_in)}
     consts.update(_quant_consts(inp, flt, out, oc))
+    params["acc_abs_max"] = _channel_consts(op, flt.data.reshape(oc, -1), consts["bias"], consts, params)
     return Step(op, "pk_fully_connected_s8", inp.index, out.index,
                 {"in": (1, 1, 1, ic), "filter": (oc, 1, 1, ic), "out": (1, 1, 1, oc)}, params, consts,
                 macs=oc * ic)
@@ -291,6 +476,12 @@ _LOWERERS = {
     "CONV_2D": _lower_conv,
     "DEPTHWISE_CONV_2D": _lower_depthwise,
     "AVERAGE_POOL_2D": _lower_avg_pool,
+    "MAX_POOL_2D": _lower_max_pool,
+    "PAD": _lower_pad,
+    "PADV2": _lower_pad,
+    "MEAN": _lower_mean,
+    "ADD": _lower_add,
+    "CONCATENATION": _lower_concat,
     "FULLY_CONNECTED": _lower_fully_connected,
     "RESHAPE": _lower_reshape,
 }

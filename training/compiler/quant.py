@@ -16,7 +16,7 @@ SUPPORTED_ACTIVATIONS = {ACT_NONE: "NONE", ACT_RELU: "RELU", ACT_RELU_N1_TO_1: "
 
 def round_half_away(x: float) -> int:
     """std::round: halves go away from zero (Python's round() goes to even)."""
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -87,4 +87,36 @@ def softmax_scaling(beta: float, input_scale: float) -> tuple[int, int, int]:
     if shift < 0:
         raise ValueError(f"softmax input scaling {real} is below one")
     radius = ((1 << SOFTMAX_DIFF_INT_BITS) - 1) * (1 << (31 - SOFTMAX_DIFF_INT_BITS)) / (1 << shift)
-    return multiplier, shift, -int(math.floor(radius))
+    return multiplier, shift, -math.floor(radius)
+
+
+def _srdhm(a: int, b: int) -> int:
+    """TFLite's SaturatingRoundingDoublingHighMul on Python ints."""
+    if a == b == -(1 << 31):
+        return (1 << 31) - 1
+    ab = a * b
+    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+    q = abs(ab + nudge) // (1 << 31)  # division truncating toward zero
+    return q if ab + nudge >= 0 else -q
+
+
+def _rdbp(x: int, exponent: int) -> int:
+    """TFLite's RoundingDivideByPOT: x / 2^exponent, halves away from zero."""
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+def _wrap32(x: int) -> int:
+    return (x + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def requantize(acc: int, multiplier: int, shift: int, rounding: str) -> int:
+    """What the engine's pk_requantize (PK_ROUND_DOUBLE) or pk_requantize_single
+    (PK_ROUND_SINGLE) returns for one accumulator: the reference on the host."""
+    if rounding == "PK_ROUND_SINGLE":
+        total = 31 - shift
+        return (acc * multiplier + (1 << (total - 1))) >> total
+    left, right = max(shift, 0), max(-shift, 0)
+    return _rdbp(_srdhm(_wrap32(acc << left), multiplier), right)

@@ -57,4 +57,57 @@ static inline int8_t pk_requantize_clamp(int32_t acc, int32_t multiplier, int32_
     return (int8_t)v;
 }
 
+/* ---- Fast exact requantization, for the optimized variants --------------------------
+ *
+ * For a multiplier M in [0, 2^31) and a pure right shift e = -shift >= 1, TFLite's double
+ * rounding plus the output zero point is, exactly,
+ *   SRDHM(a, M)       == SMMULR(2a, M) = ((2a * M + 2^31) >> 32)      when 2a fits int32
+ *   RDBP(y, e) + zp   == (y + 2^(e-1) + zp * 2^e + (y >> 31)) >> e     when the sum fits
+ * (arithmetic shifts). pk_requant_fast_ok says whether both "fits" hold for every
+ * accumulator |acc| <= acc_abs_max; firmware/tools/requant_check.c proves the identities
+ * against pk_requantize over random and edge values (tests/test_engine_exact.py). */
+
+/** 1 when pk_requant_fast is exact for this channel and every |acc| <= acc_abs_max. */
+static inline int pk_requant_fast_ok(int32_t acc_abs_max, int32_t shift)
+{
+    if (acc_abs_max <= 0 || shift > -1 || shift < -31) {
+        return 0;
+    }
+    const int64_t b = acc_abs_max;
+    return 2 * b <= INT32_MAX && b + 2 + 129 * ((int64_t)1 << -shift) <= INT32_MAX;
+}
+
+/** The rounding constant of pk_requant_fast, with the output zero point folded in. */
+static inline int32_t pk_requant_fast_round(int32_t shift, int32_t out_zp)
+{
+    const int e = -shift;
+    return (int32_t)(((int64_t)1 << (e - 1)) + (int64_t)out_zp * ((int64_t)1 << e));
+}
+
+/** (a * b + 2^31) >> 32, the rounded high word of the product (SMMULR). */
+static inline int32_t pk_smmulr(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP)
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
+#endif
+}
+
+/** requantize(acc) + out_zp, before the activation clamp; only where pk_requant_fast_ok. */
+static inline int32_t pk_requant_fast(int32_t acc, int32_t multiplier, int32_t round,
+                                      int32_t e)
+{
+    const int32_t y = pk_smmulr((int32_t)((uint32_t)acc << 1), multiplier);
+    return (y + round + (y >> 31)) >> e;
+}
+
+static inline int32_t pk_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
 #endif /* PK_REQUANTIZE_H */

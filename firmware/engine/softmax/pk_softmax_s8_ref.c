@@ -86,7 +86,7 @@ static int count_leading_zeros(uint32_t x)
     return n;
 }
 
-pk_status pk_softmax_s8(const pk_softmax_params *p, const pk_dims *dims, const int8_t *in,
+pk_status pk_softmax_s8_ref(const pk_softmax_params *p, const pk_dims *dims, const int8_t *in,
                         int8_t *out)
 {
     if (!p || !dims || !in || !out) {

@@ -2,7 +2,7 @@
 #include "pk_engine.h"
 #include "pk_requantize.h"
 
-pk_status pk_fully_connected_s8(const pk_conv_params *p, const pk_quant *q,
+pk_status pk_fully_connected_s8_ref(const pk_conv_params *p, const pk_quant *q,
                                 const pk_dims *in_dims, const int8_t *in,
                                 const pk_dims *filter_dims, const int8_t *filter,
                                 const int32_t *bias, const pk_dims *out_dims, int8_t *out)

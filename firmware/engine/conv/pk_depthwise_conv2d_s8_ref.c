@@ -2,13 +2,16 @@
 #include "pk_engine.h"
 #include "pk_requantize.h"
 
-pk_status pk_depthwise_conv2d_s8(const pk_conv_params *p, const pk_quant *q,
+pk_status pk_depthwise_conv2d_s8_ref(const pk_ctx *ctx, const pk_conv_params *p, const pk_quant *q,
                                  const pk_dims *in_dims, const int8_t *in,
                                  const pk_dims *filter_dims, const int8_t *filter,
                                  const int32_t *bias, const pk_dims *out_dims, int8_t *out)
 {
-    if (!p || !q || !in_dims || !in || !filter_dims || !filter || !bias || !out_dims || !out) {
+    if (!ctx || !p || !q || !in_dims || !in || !filter_dims || !filter || !bias || !out_dims || !out) {
         return PK_ERR_ARG;
+    }
+    if (ctx->size < PK_DEPTHWISE_CONV2D_SCRATCH_BYTES(filter_dims->h, filter_dims->w, in_dims->c, out_dims->c)) {
+        return PK_ERR_ARG; /* the optimized variants need it; keep the contract uniform */
     }
     const int32_t ih = in_dims->h, iw = in_dims->w, ic = in_dims->c;
     const int32_t kh = filter_dims->h, kw = filter_dims->w;

@@ -1,0 +1,127 @@
+/* Bench firmware: runs the generated model on inputs preloaded by QEMU and reports every
+ * output vector and the instructions each layer took. Not the product app: no camera, no
+ * protocol, no wiping; it exists to measure the engine and to check it against LiteRT.
+ *
+ * Input, at PK_BOARD_BANK_BASE (QEMU: -device loader,file=...,addr=...,force-raw=on):
+ *   "PKBI", u32 count, u32 input bytes, u32 output bytes, then count inputs (int8).
+ * Output on UART0, text lines:
+ *   V <variant>                 kernel variant compiled in (ref, dsp or mve)
+ *   L <layer> <instructions>    per layer, for the first input (generated-code order)
+ *   O <index> <hex bytes>       the int8 output vector of each input
+ *   I <index> <instructions>    instructions of each inference (QEMU -icount shift=0)
+ *   E <status>                  end; then the firmware exits with that status
+ * Instruction counts are QEMU's executed instructions, not cycles (resolution: one counter
+ * tick, PK_BOARD_INSN_PER_TICK_NUM / _DEN instructions). */
+#include <stdint.h>
+#include <string.h>
+
+#include "board.h"
+#include "pk_hal.h"
+#include "pk_kernels.h"
+#include "peekless_model.h"
+
+#define BENCH_MAGIC 0x49424B50u /* "PKBI" little-endian */
+#define BENCH_MAX_LAYERS 256
+
+#if PEEKLESS_MODEL_LAYERS > BENCH_MAX_LAYERS
+#error "raise BENCH_MAX_LAYERS"
+#endif
+
+static uint64_t layer_end[BENCH_MAX_LAYERS];
+static uint8_t layer_seen[BENCH_MAX_LAYERS];
+static volatile int trace_on;
+
+/* Called by the generated code after each layer (PEEKLESS_MODEL_TRACE, set by the build). */
+void bench_trace(int layer)
+{
+    if (trace_on && layer >= 0 && layer < BENCH_MAX_LAYERS) {
+        layer_end[layer] = pk_hal_insn_count();
+        layer_seen[layer] = 1;
+    }
+}
+
+static void put(const char *s)
+{
+    pk_hal_serial_write((const uint8_t *)s, strlen(s));
+}
+
+static void put_u64(uint64_t v)
+{
+    char buf[24];
+    int n = 0;
+    do {
+        buf[n++] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v);
+    char out[24];
+    for (int i = 0; i < n; i++) {
+        out[i] = buf[n - 1 - i];
+    }
+    pk_hal_serial_write((const uint8_t *)out, (size_t)n);
+}
+
+static void put_hex(const int8_t *data, uint32_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (uint32_t i = 0; i < len; i++) {
+        const uint8_t b = (uint8_t)data[i];
+        const char pair[2] = {digits[b >> 4], digits[b & 15u]};
+        pk_hal_serial_write((const uint8_t *)pair, 2);
+    }
+}
+
+static int8_t output[PEEKLESS_MODEL_OUTPUT_BYTES];
+
+int main(int argc, char **argv)
+{
+    if (pk_hal_init(argc, argv) != PK_HAL_OK) {
+        return PK_EXIT_INIT;
+    }
+    const uint32_t *header = (const uint32_t *)PK_BOARD_BANK_BASE;
+    put("V " PK_KERNELS_VARIANT "\n");
+    if (header[0] != BENCH_MAGIC || header[2] != PEEKLESS_MODEL_INPUT_BYTES ||
+        header[3] != PEEKLESS_MODEL_OUTPUT_BYTES) {
+        put("E 2\n");
+        return PK_EXIT_INIT;
+    }
+    const uint32_t count = header[1];
+    const int8_t *inputs = (const int8_t *)(header + 4);
+    int status = 0;
+    for (uint32_t n = 0; n < count; n++) {
+        trace_on = n == 0;
+        const uint64_t start = pk_hal_insn_count();
+        const int rc = peekless_model_invoke(inputs + (size_t)n * PEEKLESS_MODEL_INPUT_BYTES,
+                                             output);
+        const uint64_t end = pk_hal_insn_count();
+        if (rc != 0) {
+            status = PK_EXIT_INVOKE;
+            break;
+        }
+        if (n == 0) {
+            uint64_t prev = start;
+            for (int layer = 0; layer < PEEKLESS_MODEL_LAYERS; layer++) {
+                /* a reshape moves no data and has no trace point: 0 instructions */
+                const uint64_t here = layer_seen[layer] ? layer_end[layer] : prev;
+                put("L ");
+                put_u64((uint64_t)layer);
+                put(" ");
+                put_u64(here - prev);
+                put("\n");
+                prev = here;
+            }
+        }
+        put("O ");
+        put_u64(n);
+        put(" ");
+        put_hex(output, PEEKLESS_MODEL_OUTPUT_BYTES);
+        put("\nI ");
+        put_u64(n);
+        put(" ");
+        put_u64(end - start);
+        put("\n");
+    }
+    put("E ");
+    put_u64((uint64_t)status);
+    put("\n");
+    return status;
+}

@@ -1,0 +1,40 @@
+/* Int8 average pooling; padded taps are not counted, as in TFLite. */
+#include "pk_engine.h"
+
+pk_status pk_avg_pool2d_s8_ref(const pk_pool_params *p, const pk_dims *in_dims, const int8_t *in,
+                           const pk_dims *out_dims, int8_t *out)
+{
+    if (!p || !in_dims || !in || !out_dims || !out) {
+        return PK_ERR_ARG;
+    }
+    const int32_t ih = in_dims->h, iw = in_dims->w, ch = in_dims->c;
+    for (int32_t oy = 0; oy < out_dims->h; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
+        const int32_t ky1 = p->filter_h < ih - iy0 ? p->filter_h : ih - iy0;
+        for (int32_t ox = 0; ox < out_dims->w; ox++) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+            const int32_t kx1 = p->filter_w < iw - ix0 ? p->filter_w : iw - ix0;
+            const int32_t count = (ky1 - ky0) * (kx1 - kx0);
+            if (count <= 0) {
+                return PK_ERR_SHAPE;
+            }
+            for (int32_t c = 0; c < ch; c++) {
+                int32_t acc = 0;
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const int8_t *row = in + ((iy0 + ky) * iw + ix0) * ch + c;
+                    for (int32_t kx = kx0; kx < kx1; kx++) {
+                        acc += row[kx * ch];
+                    }
+                }
+                /* Round half away from zero, as TFLite does. */
+                acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                acc = acc < p->act_min ? p->act_min : acc;
+                acc = acc > p->act_max ? p->act_max : acc;
+                *out++ = (int8_t)acc;
+            }
+        }
+    }
+    return PK_OK;
+}

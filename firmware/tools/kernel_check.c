@@ -1,0 +1,303 @@
+/* Kernel checker: every optimized variant against its _ref, bit for bit, on random shapes
+ * and parameters, in every buffer layout the memory planner may give a kernel (separate,
+ * in place, output starting before the input). Runs on the emulated boards
+ * (tests/test_engine_variants.py builds it with training/bench/device.py).
+ *
+ * Output on UART0: "V <variant>", one "F ..." line per mismatch (kernel, case, byte,
+ * reference, variant), then "R <cases> <failures>"; the exit status is 0 only without
+ * failures. PK_CHECK_SEED and PK_CHECK_CASES (defines) pick the cases. */
+#include <stdint.h>
+#include <string.h>
+
+#include "pk_hal.h"
+#include "pk_kernels.h"
+
+#ifndef PK_CHECK_SEED
+#define PK_CHECK_SEED 1
+#endif
+#ifndef PK_CHECK_CASES
+#define PK_CHECK_CASES 300
+#endif
+
+#define BUF_BYTES 24576
+#define MAX_OC 64
+
+typedef pk_status (*conv_fn)(const pk_ctx *, const pk_conv_params *, const pk_quant *,
+                             const pk_dims *, const int8_t *, const pk_dims *, const int8_t *,
+                             const int32_t *, const pk_dims *, int8_t *);
+
+static uint32_t rng_state;
+static int32_t failures;
+
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+static int32_t rnd_in(int32_t lo, int32_t hi) /* inclusive */
+{
+    return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1));
+}
+
+static void put(const char *s)
+{
+    pk_hal_serial_write((const uint8_t *)s, strlen(s));
+}
+
+static void put_int(int32_t v)
+{
+    char buf[12];
+    int n = 0;
+    uint32_t u = v < 0 ? (uint32_t)(-(int64_t)v) : (uint32_t)v;
+    do {
+        buf[n++] = (char)('0' + u % 10u);
+        u /= 10u;
+    } while (u);
+    if (v < 0) {
+        buf[n++] = '-';
+    }
+    while (n) {
+        pk_hal_serial_write((const uint8_t *)&buf[--n], 1);
+    }
+}
+
+/* Buffers: arena_ref/arena_var hold input and output at the case's layout. */
+static int8_t arena_ref[BUF_BYTES] __attribute__((aligned(16)));
+static int8_t arena_var[BUF_BYTES] __attribute__((aligned(16)));
+static int8_t scratch[8192] __attribute__((aligned(16)));
+static int8_t filter[MAX_OC * 5 * 5 * 8] __attribute__((aligned(4)));
+static int32_t bias[MAX_OC], mult[MAX_OC], shift[MAX_OC];
+
+static void random_quant(pk_conv_params *p, pk_quant *q, int32_t oc, int32_t taps_per_oc,
+                         int depthwise)
+{
+    p->input_zero_point = rnd_in(-128, 127);
+    p->output_zero_point = rnd_in(-128, 127);
+    if (rnd() % 2) {
+        p->act_min = -128;
+        p->act_max = 127;
+    } else {
+        p->act_min = rnd_in(-128, 0);
+        p->act_max = rnd_in(p->act_min, 127);
+    }
+    const int32_t big = rnd() % 8 == 0; /* sometimes biases and shifts off the fast path */
+    int64_t bound = 0;
+    for (int32_t c = 0; c < oc; c++) {
+        mult[c] = (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu));
+        shift[c] = big ? rnd_in(-31, 4) : rnd_in(-12, 1);
+        bias[c] = big ? (int32_t)rnd() : rnd_in(-40000, 40000);
+        int64_t sum = 0;
+        for (int32_t t = 0; t < taps_per_oc; t++) {
+            const int8_t w = depthwise ? filter[t * oc + c] : filter[c * taps_per_oc + t];
+            sum += w < 0 ? -w : w;
+        }
+        const int64_t b = (bias[c] < 0 ? -(int64_t)bias[c] : bias[c]) + 128 * sum;
+        bound = b > bound ? b : bound;
+    }
+    q->multiplier = mult;
+    q->shift = shift;
+    q->rounding = rnd() % 6 == 0 ? PK_ROUND_SINGLE : PK_ROUND_DOUBLE;
+    if (q->rounding == PK_ROUND_SINGLE) {
+        for (int32_t c = 0; c < oc; c++) {
+            shift[c] = rnd_in(-20, 0); /* the single rounding needs 31 - shift < 63 */
+        }
+    }
+    q->acc_abs_max = rnd() % 5 == 0 ? 0 : (bound < INT32_MAX ? (int32_t)bound : 0);
+}
+
+static void random_filter(int32_t n)
+{
+    const int dead = rnd() % 4 == 0;
+    for (int32_t i = 0; i < n; i++) {
+        filter[i] = (int8_t)rnd();
+        if (dead && (i % 7 == 3)) {
+            filter[i] = 0;
+        }
+    }
+}
+
+/* Run ref and variant on the same layout; compare the output regions. */
+static void run_case(const char *name, int32_t index, conv_fn ref, conv_fn var,
+                     const pk_conv_params *p, const pk_quant *q, const pk_dims *in_dims,
+                     const pk_dims *filter_dims, const pk_dims *out_dims, int32_t in_off,
+                     int32_t out_off, int32_t scratch_bytes)
+{
+    const int32_t in_bytes = in_dims->h * in_dims->w * in_dims->c;
+    const int32_t out_bytes = out_dims->h * out_dims->w * out_dims->c;
+    for (int32_t i = 0; i < BUF_BYTES; i++) {
+        arena_ref[i] = (int8_t)rnd();
+    }
+    memcpy(arena_var, arena_ref, sizeof arena_var);
+    const pk_ctx ctx = {scratch, scratch_bytes};
+    memset(scratch, 0x5A, sizeof scratch);
+    const pk_status s1 = ref(&ctx, p, q, in_dims, arena_ref + in_off, filter_dims, filter, bias,
+                             out_dims, arena_ref + out_off);
+    memset(scratch, 0xA5, sizeof scratch);
+    const pk_status s2 = var(&ctx, p, q, in_dims, arena_var + in_off, filter_dims, filter, bias,
+                             out_dims, arena_var + out_off);
+    (void)in_bytes;
+    if (s1 != PK_OK || s2 != PK_OK) {
+        put("F ");
+        put(name);
+        put(" ");
+        put_int(index);
+        put(" status ");
+        put_int(s1);
+        put(" ");
+        put_int(s2);
+        put("\n");
+        failures++;
+        return;
+    }
+    for (int32_t i = 0; i < out_bytes; i++) {
+        if (arena_ref[out_off + i] != arena_var[out_off + i]) {
+            put("F ");
+            put(name);
+            put(" ");
+            put_int(index);
+            put(" byte ");
+            put_int(i);
+            put(" ref ");
+            put_int(arena_ref[out_off + i]);
+            put(" var ");
+            put_int(arena_var[out_off + i]);
+            put("\n");
+            failures++;
+            return;
+        }
+    }
+}
+
+/* Largest delta <= 0 for a row-streaming kernel (pk_engine.h; planner.py's row_overlap). */
+static int32_t row_delta(const pk_dims *in, const pk_dims *out, int32_t stride, int32_t pad)
+{
+    int32_t best = 0x7FFFFFFF;
+    for (int32_t oy = 0; oy < out->h; oy++) {
+        int32_t r = oy * stride - pad;
+        r = r < 0 ? 0 : r;
+        const int32_t d = r * in->w * in->c - (oy + 1) * out->w * out->c;
+        best = d < best ? d : best;
+    }
+    return best & ~3; /* rounded down to a multiple of 4 (floor for negatives) */
+}
+
+/* Input/output offsets for one of the layouts: 0 separate, 1 overlapping (in place). */
+static void layout(int overlap, int32_t in_bytes, int32_t out_bytes, int32_t delta,
+                   int32_t *in_off, int32_t *out_off)
+{
+    if (!overlap) {
+        *in_off = 16;
+        *out_off = 16 + ((in_bytes + 15) & ~15);
+        return;
+    }
+    const int32_t base = delta < 0 ? -delta + 16 : 16;
+    *in_off = base;
+    *out_off = base + delta;
+    (void)out_bytes;
+}
+
+static void check_pointwise(conv_fn var, int32_t index)
+{
+    const pk_dims in = {1, rnd_in(1, 6), rnd_in(1, 6), rnd_in(1, 80)};
+    const pk_dims out = {1, in.h, in.w, rnd_in(1, 48)};
+    const pk_dims fd = {out.c, 1, 1, in.c};
+    random_filter(out.c * in.c);
+    pk_conv_params p = {1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0};
+    pk_quant q;
+    random_quant(&p, &q, out.c, in.c, 0);
+    const int32_t pixels = in.h * in.w;
+    const int overlap = rnd() % 2;
+    int32_t in_off, out_off;
+    /* in place: forward (oc <= ic) allows out <= in, backward out >= in */
+    int32_t delta = 0;
+    if (overlap && rnd() % 2) {
+        delta = out.c <= in.c ? -4 * rnd_in(0, 4) : 4 * rnd_in(0, 4);
+    }
+    layout(overlap, pixels * in.c, pixels * out.c, delta, &in_off, &out_off);
+    run_case("conv2d_1x1", index, pk_conv2d_1x1_s8_ref, var, &p, &q, &in, &fd, &out, in_off,
+             out_off, PK_CONV2D_1X1_SCRATCH_BYTES(in.c, out.c));
+}
+
+static void check_conv(conv_fn var, int32_t index, int depthwise)
+{
+    const int32_t kh = rnd_in(1, 5), kw = rnd_in(1, 5);
+    const int32_t sh = rnd_in(1, 2), sw = rnd_in(1, 2);
+    const int32_t dh = rnd() % 4 == 0 ? 2 : 1, dw = rnd() % 4 == 0 ? 2 : 1;
+    const int32_t ih = rnd_in(1, 10), iw = rnd_in(1, 10);
+    const int32_t pt = rnd_in(0, kh - 1), pl = rnd_in(0, kw - 1);
+    const int32_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1;
+    const int32_t oh = (ih + 2 * pt - ekh) / sh + 1, ow = (iw + 2 * pl - ekw) / sw + 1;
+    if (oh < 1 || ow < 1) {
+        return;
+    }
+    pk_dims in = {1, ih, iw, 1}, out = {1, oh, ow, 1}, fd;
+    pk_conv_params p = {(int16_t)sh, (int16_t)sw, (int16_t)pt, (int16_t)pl, (int16_t)dh,
+                        (int16_t)dw, 1, 0, 0, 0, 0};
+    pk_quant q;
+    if (depthwise) {
+        const int32_t mult = rnd() % 3 == 0 ? rnd_in(2, 3) : 1;
+        in.c = rnd() % 2 ? 4 * rnd_in(1, 5) : rnd_in(1, 12);
+        out.c = in.c * mult;
+        p.depth_multiplier = (int16_t)mult;
+        fd = (pk_dims){1, kh, kw, out.c};
+        random_filter(kh * kw * out.c);
+        random_quant(&p, &q, out.c, kh * kw, 1);
+    } else {
+        in.c = rnd_in(1, 6);
+        out.c = rnd_in(1, 12);
+        fd = (pk_dims){out.c, kh, kw, in.c};
+        random_filter(out.c * kh * kw * in.c);
+        random_quant(&p, &q, out.c, kh * kw * in.c, 0);
+    }
+    const int32_t in_bytes = ih * iw * in.c, out_bytes = oh * ow * out.c;
+    if (in_bytes + out_bytes + 64 > BUF_BYTES) {
+        return;
+    }
+    const int overlap = rnd() % 2;
+    int32_t in_off, out_off;
+    layout(overlap, in_bytes, out_bytes, row_delta(&in, &out, sh, pt), &in_off, &out_off);
+    if (depthwise) {
+        run_case("depthwise", index, pk_depthwise_conv2d_s8_ref, var, &p, &q, &in, &fd, &out,
+                 in_off, out_off, PK_DEPTHWISE_CONV2D_SCRATCH_BYTES(kh, kw, in.c, out.c));
+    } else {
+        run_case("conv2d", index, pk_conv2d_s8_ref, var, &p, &q, &in, &fd, &out, in_off, out_off,
+                 PK_CONV2D_SCRATCH_BYTES(kh, kw, in.c, out.c));
+    }
+}
+
+static int32_t check_variant(conv_fn pw, conv_fn conv, conv_fn dw)
+{
+    int32_t cases = 0;
+    for (int32_t i = 0; i < PK_CHECK_CASES; i++, cases += 3) {
+        check_pointwise(pw, i);
+        check_conv(conv, i, 0);
+        check_conv(dw, i, 1);
+    }
+    return cases;
+}
+
+int main(int argc, char **argv)
+{
+    if (pk_hal_init(argc, argv) != PK_HAL_OK) {
+        return PK_EXIT_INIT;
+    }
+    rng_state = 0x9E3779B9u ^ (uint32_t)PK_CHECK_SEED;
+    int32_t cases = 0;
+#if defined(__ARM_FEATURE_DSP)
+    put("V dsp\n");
+    cases += check_variant(pk_conv2d_1x1_s8_dsp, pk_conv2d_s8_dsp, pk_depthwise_conv2d_s8_dsp);
+#endif
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+    put("V mve\n");
+    cases += check_variant(pk_conv2d_1x1_s8_mve, pk_conv2d_s8_mve, pk_depthwise_conv2d_s8_mve);
+#endif
+    put("R ");
+    put_int(cases);
+    put(" ");
+    put_int(failures);
+    put("\n");
+    return failures ? 1 : 0;
+}

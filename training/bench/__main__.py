@@ -1,0 +1,213 @@
+"""`make bench`: the engine on every model and emulated board.
+
+    python -m training.bench --out build/bench [--inputs 1000] [--boards an386,an547]
+
+For each model (the MLPerf VWW reference; the newest demo model under runs/, else a small
+generated one) and each emulated board whose port exists, it compiles the model, builds
+the bench firmware (firmware/bench/) and runs N seeded random inputs in QEMU, comparing
+every full int8 output vector with LiteRT's reference kernels; then runs the same inputs
+through TFLM's Python interpreter. Writes bench.md (tables), bench.json, and per model
+memory_plan.png. Instruction counts are QEMU's executed instructions (-icount shift=0),
+not cycles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training.bench.device import FIRMWARE, REPO, available_boards, build_image, run_bench
+from training.bench.plot import plot_memory_plan
+from training.bench.tflm import run_tflm
+
+MLPERF = Path(os.environ.get("PEEKLESS_SHARED", REPO.parent / "shared")) / "models" / "mlperf_vww_96_int8.tflite"
+BENCH_DEFINES = ("-include", str(FIRMWARE / "bench" / "bench_trace.h"))
+
+
+def find_models(out: Path) -> list[tuple[str, Path]]:
+    models = []
+    if MLPERF.exists():
+        models.append(("mlperf_vww_96", MLPERF))
+    else:
+        print(f"note: {MLPERF} missing; the MLPerf reference is skipped", file=sys.stderr)
+    demos = sorted((REPO / "runs").glob("demo-*/model/model_int8.tflite"),
+                   key=lambda p: p.stat().st_mtime)
+    if demos:
+        models.append((f"demo ({demos[-1].parts[-3]})", demos[-1]))
+    else:
+        from training.bench.models import small_model
+
+        models.append(("small generated", small_model(out / "models" / "small_int8.tflite")))
+    return models
+
+
+def reference_outputs(tflite: Path, x: np.ndarray, cache: Path) -> np.ndarray:
+    """LiteRT BUILTIN_REF outputs, cached by model hash and inputs hash."""
+    from training.reference import litert_reference
+
+    key = hashlib.sha256(tflite.read_bytes() + x.tobytes()).hexdigest()[:16]
+    path = cache / f"litert_{key}.npy"
+    if path.exists():
+        return np.load(path)
+    ref = litert_reference(tflite, x)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, ref)
+    return ref
+
+
+def bench_model(name: str, tflite: Path, boards: list[str], n: int, out: Path, seed: int) -> dict:
+    from training.compiler import compile_model
+    from training.compiler.lower import lower
+    from training.compiler.planner import plan_memory
+    from training.compiler.tflite_reader import read_tflite
+
+    slug = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+    gen = out / slug / "generated"
+    result = compile_model(tflite, gen)
+    graph = read_tflite(tflite)
+    plain = plan_memory(graph, lower(graph), overlap=False).arena_bytes
+    shape = graph.tensors[graph.inputs[0]].shape[1:]
+    input_bytes = int(np.prod(shape))
+    x = np.random.default_rng(seed).integers(-128, 128, size=(n, *shape), dtype=np.int8)
+    t0 = time.monotonic()
+    ref = reference_outputs(tflite, x, out / "cache")
+    print(f"[{name}] LiteRT reference on {n} inputs: {time.monotonic() - t0:.1f} s", flush=True)
+    plot_memory_plan(json.loads((gen / "memory_plan.json").read_text()),
+                     out / f"{slug}_memory_plan.png", title=f"{name}: memory plan")
+
+    entry = {"model": name, "tflite": str(tflite), "sha256": result.model_sha256,
+             "macs": result.macs, "arena_bytes": result.arena_bytes,
+             "arena_bytes_without_overlap": plain, "input_bytes": input_bytes,
+             "weight_bytes_compiler": result.weight_bytes, "inputs": n, "seed": seed,
+             "layers": result.layers, "boards": {}}
+    for board in boards:
+        t0 = time.monotonic()
+        image = build_image(board, FIRMWARE / "bench" / "bench_main.c", out / slug / board, gen,
+                            defines=BENCH_DEFINES)
+        run = run_bench(image, x, ref.shape[1])
+        ref_image = build_image(board, FIRMWARE / "bench" / "bench_main.c",
+                                out / slug / f"{board}-ref", gen,
+                                defines=(*BENCH_DEFINES, "-DPK_KERNELS_REF"))
+        ref_run = run_bench(ref_image, x[:1], ref.shape[1])
+        mismatched = int(np.count_nonzero(np.any(run.outputs != ref, axis=1)))
+        entry["boards"][board] = {
+            "variant": run.variant,
+            "instructions_mean": float(run.instructions.mean()),
+            "instructions_min": int(run.instructions.min()),
+            "instructions_max": int(run.instructions.max()),
+            "instructions_per_mac": float(run.instructions.mean()) / result.macs,
+            "instructions_ref_kernels": int(ref_run.instructions[0]),
+            "layer_instructions": run.layers,
+            "layer_instructions_ref_kernels": ref_run.layers,
+            "code_bytes": image.code_bytes,
+            "weight_bytes": image.weight_bytes,
+            "exact": mismatched == 0,
+            "mismatched_inputs": mismatched,
+            "emulator_wall_s": round(run.wall_s, 2),
+        }
+        print(f"[{name}] {board} ({run.variant}): {run.instructions.mean() / 1e6:.2f} M "
+              f"instructions/inference, {'exact' if mismatched == 0 else f'{mismatched} inputs differ'}"
+              f" on {n} inputs ({time.monotonic() - t0:.0f} s)", flush=True)
+    t0 = time.monotonic()
+    tflm = run_tflm(tflite, x)
+    if tflm.available:
+        diff = np.abs(tflm.outputs.astype(np.int32) - ref.astype(np.int32))
+        rows = np.flatnonzero(diff.any(axis=1))
+        entry["tflm"] = {"available": True, "version": tflm.version,
+                         "arena_bytes": tflm.arena_bytes, "exact": len(rows) == 0,
+                         "mismatched_inputs": len(rows), "max_lsb": int(diff.max(initial=0)),
+                         "mismatches": [{"input": int(r), "tflm": tflm.outputs[r].tolist(),
+                                         "litert": ref[r].tolist()} for r in rows[:5]]}
+    else:
+        entry["tflm"] = {"available": False, "reason": tflm.reason}
+    print(f"[{name}] TFLM: {entry['tflm']} ({time.monotonic() - t0:.0f} s)", flush=True)
+    return entry
+
+
+def _k(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def render_markdown(entries: list[dict]) -> str:
+    intro = ("Instructions are QEMU's executed instructions per inference (`-icount shift=0`), "
+             "**not cycles**: QEMU has no cycle model. Arena = peak activation RAM of the memory "
+             "plan (activations and kernel scratch; the caller's input buffer is not in it). "
+             "Exact = every int8 output vector equal to LiteRT's reference kernels "
+             "(BUILTIN_REF) on all N seeded random inputs. `ref kernels` = the same build with "
+             "the portable reference kernels (`-DPK_KERNELS_REF`), first input.")
+    lines = ["# Engine benchmark", "", intro, "",
+             ("| model | board | kernels | MACs | instructions | instr/MAC | ref kernels | arena B | "
+              "code B | weights B | exact (N) | TFLM exact | TFLM arena B |"),
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+    for e in entries:
+        t = e["tflm"]
+        tflm_exact = ("yes" if t["exact"] else f"no ({t['mismatched_inputs']})") if t["available"] else f"n/a: {t['reason']}"
+        tflm_arena = _k(t["arena_bytes"]) if t["available"] else "n/a"
+        for board, b in e["boards"].items():
+            lines.append(
+                f"| {e['model']} | {board} | {b['variant']} | {_k(e['macs'])} | "
+                f"{_k(b['instructions_mean'])} | {b['instructions_per_mac']:.2f} | "
+                f"{_k(b['instructions_ref_kernels'])} | {_k(e['arena_bytes'])} | "
+                f"{_k(b['code_bytes'])} | {_k(b['weight_bytes'])} | "
+                f"{'yes' if b['exact'] else 'NO (' + str(b['mismatched_inputs']) + ')'} ({e['inputs']}) | "
+                f"{tflm_exact} | {tflm_arena} |")
+    lines.append("")
+    for e in entries:
+        slug = "".join(ch if ch.isalnum() else "_" for ch in e["model"]).strip("_")
+        lines += [f"## {e['model']}: per layer", "",
+                  (f"Arena {_k(e['arena_bytes'])} B with overlapping buffers "
+                   f"({_k(e['arena_bytes_without_overlap'])} B without); model input "
+                   f"{_k(e['input_bytes'])} B held by the caller. Memory plan: "
+                   f"`{slug}_memory_plan.png`."), ""]
+        boards = list(e["boards"])
+        head = "| layer | op | kernel | MACs | " + " | ".join(
+            f"{b} instr | {b} instr/MAC" for b in boards) + " |"
+        lines += [head, "|---|---|---|---:|" + "---:|---:|" * len(boards)]
+        for i, layer in enumerate(e["layers"]):
+            cells = []
+            for b in boards:
+                li = e["boards"][b]["layer_instructions"]
+                v = li[i] if i < len(li) else 0
+                cells.append(f"{_k(v)} | {v / layer['macs']:.2f}" if layer["macs"] else f"{_k(v)} | ")
+            lines.append(f"| {i} | {layer['op']} | {layer['kernel']} | {_k(layer['macs'])} | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("build/bench"))
+    ap.add_argument("--inputs", type=int, default=1000,
+                    help="seeded random inputs per model and board (default 1000)")
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--boards", default=",".join(available_boards()),
+                    help="comma-separated (default: every board whose port exists)")
+    args = ap.parse_args(argv)
+    boards = [b for b in args.boards.split(",") if b]
+    missing = [b for b in boards if b not in available_boards()]
+    if missing:
+        ap.error(f"no port for {', '.join(missing)}; available: {', '.join(available_boards())}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    entries = [bench_model(name, path, boards, args.inputs, args.out, args.seed)
+               for name, path in find_models(args.out)]
+    md = render_markdown(entries)
+    (args.out / "bench.md").write_text(md)
+    (args.out / "bench.json").write_text(json.dumps({"note": "instructions, not cycles (QEMU -icount)",
+                                                     "entries": entries}, indent=1))
+    print()
+    print(md)
+    ok = all(b["exact"] for e in entries for b in e["boards"].values())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
