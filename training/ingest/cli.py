@@ -1,0 +1,192 @@
+"""`peekless dataset ...`: thin wrappers over the public functions of training.ingest.
+
+    peekless dataset build coco --annotations instances_train2014.json \
+        --annotations instances_val2014.json --images coco/ --rule vww
+    peekless dataset build folders my_photos/ --licence "own photos" --consent "..."
+    peekless dataset build synthetic --n 2000 --seed 0
+    peekless dataset forget datasets/build/coco-vww --sha256 <hex> | --contributor NAME
+    peekless dataset card datasets/build/coco-vww
+    peekless dataset verify datasets/build/coco-vww
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+BUILD_ROOT = Path("datasets/build")
+
+
+def _add_image_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=int, default=96, help="output side in pixels (default 96)")
+    p.add_argument("--color", choices=("gray", "rgb"), default="gray", help="default gray")
+    p.add_argument("--out", type=Path, help="output folder (default datasets/build/<name>)")
+
+
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    _add_image_options(p)
+    p.add_argument("--val", type=float, default=0.1, help="validation fraction (default 0.1)")
+    p.add_argument("--test", type=float, default=0.1, help="test fraction (default 0.1)")
+    p.add_argument("--workers", type=int, default=0, help="decode threads (default: CPU cores)")
+
+
+def _opts(a: argparse.Namespace):
+    from training.ingest.build import BuildOptions
+
+    channels = 1 if a.color == "gray" else 3
+    return BuildOptions(a.size, channels, a.val, a.test, a.workers)
+
+
+def _finish(manifest: Path) -> int:
+    from training.ingest.manifest import manifest_sha256
+    from training.ingest.report import load_report
+
+    report = load_report(manifest.parent / "report.json")
+    if report:
+        print(f"built {report['built']} of {report['considered']} images")
+        for reason, n in report["skipped_by_reason"].items():
+            print(f"  skipped {n:6d} {reason}")
+    print(f"manifest {manifest}  sha256 {manifest_sha256(manifest)}")
+    print(f"card     {manifest.parent / 'DATASET_CARD.md'}")
+    return 0
+
+
+def _build_coco(a: argparse.Namespace) -> int:
+    from training.ingest.coco import build_coco
+
+    out = a.out or BUILD_ROOT / f"coco-{a.rule}"
+    return _finish(build_coco(a.annotations, a.images, out, a.rule, _opts(a), a.limit))
+
+
+def _build_folders(a: argparse.Namespace) -> int:
+    from training.ingest.folders import build_folders
+
+    out = a.out or BUILD_ROOT / a.name
+    return _finish(
+        build_folders(a.root, out, a.licence, a.consent, a.contributor, a.name, _opts(a))
+    )
+
+
+def _build_synthetic(a: argparse.Namespace) -> int:
+    from training.ingest.card import write_card
+    from training.synthetic import build_dataset
+
+    out = a.out or BUILD_ROOT / "synthetic-doorbell"
+    manifest = build_dataset(out, a.n, a.seed, a.size, 1 if a.color == "gray" else 3)
+    write_card(out)
+    return _finish(manifest)
+
+
+def _forget(a: argparse.Namespace) -> int:
+    from training.ingest.forget import digests_of_file, forget
+    from training.ingest.scrub import IngestError
+
+    if not (a.contributor or a.sha256 or a.image or a.source_id):
+        print("forget: give --contributor, --sha256, --image or --source-id", file=sys.stderr)
+        return 2
+    digests = set(a.sha256 or [])
+    if a.image:
+        try:
+            digests |= digests_of_file(a.image, a.dataset)
+        except IngestError as e:  # the bytes' hash still matches an unscrubbed copy
+            print(f"{a.image}: {e}; matching its file hash only", file=sys.stderr)
+            digests.add(hashlib.sha256(a.image.read_bytes()).hexdigest())
+    result = forget(a.dataset, contributor=a.contributor, sha256=digests, source_id=a.source_id)
+    if result.removed == 0:
+        print("nothing matched; the dataset is unchanged", file=sys.stderr)
+        return 1
+    print(f"removed {result.removed} image(s)")
+    print(f"manifest sha256 {result.old_manifest_sha256} -> {result.new_manifest_sha256}")
+    print("models trained on the old manifest are now listed in stale_models.json")
+    return 0
+
+
+def _card(a: argparse.Namespace) -> int:
+    from training.ingest.card import write_card
+
+    print(write_card(a.dataset))
+    return 0
+
+
+def _verify(a: argparse.Namespace) -> int:
+    from training.ingest.verify import verify_dataset
+
+    problems = verify_dataset(a.dataset)
+    for p in problems:
+        print(p, file=sys.stderr)
+    print("ok" if not problems else f"{len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `dataset` command and its subcommands to the `peekless` parser."""
+    ds = subparsers.add_parser("dataset", help="build, inspect and prune training datasets")
+    sub = ds.add_subparsers(dest="dataset_command", required=True)
+
+    build = sub.add_parser("build", help="build a dataset").add_subparsers(
+        dest="source", required=True
+    )
+    p = build.add_parser("coco", help="Visual Wake Words from COCO instances annotations")
+    p.add_argument(
+        "--annotations",
+        type=Path,
+        action="append",
+        required=True,
+        help="instances_*.json (repeat for train and val)",
+    )
+    p.add_argument(
+        "--images",
+        type=Path,
+        action="append",
+        required=True,
+        help="folder with the images, or with train2014/ and val2014/ (repeatable)",
+    )
+    p.add_argument("--rule", choices=("vww", "mlperf", "vww-tfslim"), default="vww")
+    p.add_argument("--limit", type=int, help="only the first N images, for a trial build")
+    _add_build_options(p)
+    p.set_defaults(func=_build_coco)
+
+    p = build.add_parser("folders", help="your own ROOT/person and ROOT/no_person folders")
+    p.add_argument("root", type=Path)
+    p.add_argument("--licence", required=True, help="licence the images are used under")
+    p.add_argument("--consent", required=True, help="how the people shown gave consent")
+    p.add_argument("--contributor", help="contributor of files directly in person/, no_person/")
+    p.add_argument("--name", default="folders", help="dataset name (default folders)")
+    _add_build_options(p)
+    p.set_defaults(func=_build_folders)
+
+    p = build.add_parser("synthetic", help="synthetic doorbell scenes (tests and demo only)")
+    p.add_argument("--n", type=int, default=2000, help="number of scenes (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_image_options(p)
+    p.set_defaults(func=_build_synthetic)
+
+    p = sub.add_parser("forget", help="remove images on request; flags models as stale")
+    p.add_argument("dataset", type=Path, help="built dataset folder (holds manifest.json)")
+    p.add_argument("--contributor", help="every image of this contributor")
+    p.add_argument("--sha256", action="append", help="image by sha256 of pixels or file")
+    p.add_argument("--image", type=Path, help="image by a copy of it (hashed, then matched)")
+    p.add_argument("--source-id", help="image by its source id (e.g. a COCO image id)")
+    p.set_defaults(func=_forget)
+
+    for name, func, text in (
+        ("card", _card, "regenerate DATASET_CARD.md"),
+        ("verify", _verify, "re-check arrays and PNGs"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("dataset", type=Path, help="built dataset folder (holds manifest.json)")
+        p.set_defaults(func=func)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (`python -m training.ingest.cli dataset ...`) until wired in."""
+    parser = argparse.ArgumentParser(prog="peekless")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
