@@ -1,0 +1,260 @@
+"""Full-integer (int8) TFLite conversion and bit-exact reference evaluation.
+
+``quantize`` converts the float Keras model with a pinned calibration subset of the train
+split (equal numbers per class, fixed seed; the ids are written next to the model) and
+checks that the model's int8 input is exactly what ``training/preprocess.py`` produces:
+scale 1/255, zero point -128.
+
+``litert_predict`` runs the int8 model with LiteRT's *reference* kernels
+(``OpResolverType.BUILTIN_REF``). The default resolver uses XNNPACK, which is not bit
+exact against the reference, so it is never used here: these outputs are the ones the
+firmware's kernels must reproduce byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from training.preprocess import INPUT_SCALE, INPUT_ZERO_POINT, to_float_input, to_model_input
+from training.synthetic import load_split, load_split_ids, manifest_sha256
+
+# Builtin operators the Peekless compiler lowers (the model family uses only these).
+ALLOWED_OPS = frozenset(
+    {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED"}
+)
+CALIBRATION_SPLIT = "train"
+
+
+class QuantizationError(ValueError):
+    """The converted model does not have the int8 interface the pipeline relies on."""
+
+
+def _tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf
+
+
+def calibration_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Indices of ``count`` images, half from each class (class 1 gets any odd one),
+    drawn without replacement with a generator seeded by ``seed``; classes alternate."""
+    rng = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(0xCA1,)))
+    want = {0: count // 2, 1: count - count // 2}
+    picked = {}
+    for cls, n in want.items():
+        pool = np.flatnonzero(labels == cls)
+        if len(pool) < n:
+            raise ValueError(
+                f"calibration needs {n} images of class {cls}, the split has {len(pool)}"
+            )
+        picked[cls] = pool[rng.permutation(len(pool))[:n]]
+    order = [int(i) for pair in zip(picked[1], picked[0]) for i in pair]
+    order += [int(i) for i in picked[1][len(picked[0]) :]]
+    return np.array(order, dtype=np.int64)
+
+
+def _fixed_batch_model(model):
+    """Clone ``model`` with a batch-1 input so the converter folds every shape (no
+    SHAPE/STRIDED_SLICE/PACK ops for Flatten)."""
+    import keras
+
+    inp = model.inputs[0]
+    fixed_input = keras.Input(batch_shape=(1, *inp.shape[1:]), dtype=inp.dtype, name="pixels")
+    clone = keras.models.clone_model(model, input_tensors=fixed_input)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def quantize(
+    model_path: Path,
+    manifest_path: Path,
+    out_path: Path,
+    calibration_count: int = 200,
+    seed: int = 0,
+) -> Path:
+    """Convert the Keras model to a full-integer int8 TFLite model at ``out_path``.
+
+    Calibration: ``calibration_count`` images of the manifest's train split, equal numbers
+    per class, chosen with ``seed``; their ids go to ``out_path.with_suffix(
+    '.calibration.json')``. Raises QuantizationError unless the input is int8 with scale
+    1/255 and zero point -128 and the output is int8.
+    """
+    tf = _tf()
+    import keras
+
+    model_path, manifest_path, out_path = Path(model_path), Path(manifest_path), Path(out_path)
+    if calibration_count < 2:
+        raise ValueError(f"calibration_count must be >= 2, not {calibration_count}")
+    images, labels = load_split(manifest_path, CALIBRATION_SPLIT)
+    ids = load_split_ids(manifest_path, CALIBRATION_SPLIT)
+    chosen = calibration_indices(labels, calibration_count, seed)
+    if int(images[chosen].max()) != 255:
+        raise QuantizationError(
+            "no calibration image reaches pixel value 255, so the input scale would not be "
+            "1/255; choose another seed or a larger calibration_count"
+        )
+
+    model = _fixed_batch_model(keras.models.load_model(model_path))
+
+    def representative_dataset():
+        for i in chosen:
+            yield [to_float_input(images[i : i + 1])]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    flatbuffer = converter.convert()
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_bytes(flatbuffer)
+    try:
+        check_int8_interface(out_path)
+    except QuantizationError:
+        out_path.unlink()
+        raise
+
+    record = {
+        "model": model_path.name,
+        "tflite": out_path.name,
+        "tflite_sha256": hashlib.sha256(flatbuffer).hexdigest(),
+        "manifest_sha256": manifest_sha256(manifest_path),
+        "split": CALIBRATION_SPLIT,
+        "seed": seed,
+        "count": len(chosen),
+        "per_class": {
+            "person": int((labels[chosen] == 1).sum()),
+            "no_person": int((labels[chosen] == 0).sum()),
+        },
+        "tensorflow_version": tf.__version__,
+        "ids": [ids[i] for i in chosen],
+    }
+    out_path.with_suffix(".calibration.json").write_text(json.dumps(record, indent=1) + "\n")
+    return out_path
+
+
+def _interpreter(tflite_path: Path):
+    """A LiteRT interpreter with the reference (bit-exact) kernels, never XNNPACK."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        resolver = OpResolverType.BUILTIN_REF
+    except ImportError:  # older stacks: the same interpreter shipped inside TensorFlow
+        tf = _tf()
+        Interpreter = tf.lite.Interpreter
+        resolver = tf.lite.experimental.OpResolverType.BUILTIN_REF
+    interpreter = Interpreter(model_path=str(tflite_path), experimental_op_resolver_type=resolver)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def check_int8_interface(tflite_path: Path) -> None:
+    """Raise QuantizationError unless input is int8 (scale 1/255, zero point -128) and the
+    output is int8."""
+    interpreter = _interpreter(tflite_path)
+    (inp,) = interpreter.get_input_details()
+    (out,) = interpreter.get_output_details()
+    scale, zero_point = inp["quantization"]
+    problems = []
+    if inp["dtype"] != np.int8:
+        problems.append(f"input dtype is {np.dtype(inp['dtype']).name}, not int8")
+    if not np.isclose(scale, INPUT_SCALE, rtol=1e-6, atol=0.0):
+        problems.append(f"input scale is {scale!r}, not 1/255")
+    if zero_point != INPUT_ZERO_POINT:
+        problems.append(f"input zero point is {zero_point}, not {INPUT_ZERO_POINT}")
+    if out["dtype"] != np.int8:
+        problems.append(f"output dtype is {np.dtype(out['dtype']).name}, not int8")
+    if problems:
+        raise QuantizationError(f"{tflite_path}: " + "; ".join(problems))
+
+
+def operator_names(tflite_path: Path) -> list[str]:
+    """Builtin operator names of every operator in the model, in execution order."""
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(Path(tflite_path).read_bytes(), 0)
+    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        codes.append(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()))
+    ops = []
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        for j in range(graph.OperatorsLength()):
+            code = codes[graph.Operators(j).OpcodeIndex()]
+            ops.append(names.get(code, f"BUILTIN_{code}"))
+    return ops
+
+
+def litert_predict(tflite_path: Path, int8_inputs: np.ndarray) -> np.ndarray:
+    """int8 outputs [N, num_classes] for int8 inputs [N, H, W, C], computed one image at a
+    time with LiteRT's reference kernels (BUILTIN_REF)."""
+    int8_inputs = np.asarray(int8_inputs)
+    if int8_inputs.dtype != np.int8:
+        raise TypeError(f"inputs must be int8 (see to_model_input), not {int8_inputs.dtype}")
+    interpreter = _interpreter(tflite_path)
+    (inp,) = interpreter.get_input_details()
+    (out,) = interpreter.get_output_details()
+    if tuple(int8_inputs.shape[1:]) != tuple(inp["shape"][1:]):
+        raise ValueError(
+            f"inputs have shape {int8_inputs.shape[1:]}, the model wants {tuple(inp['shape'][1:])}"
+        )
+    results = np.empty((len(int8_inputs), *out["shape"][1:]), dtype=np.int8)
+    for i in range(len(int8_inputs)):
+        interpreter.set_tensor(inp["index"], int8_inputs[i : i + 1])
+        interpreter.invoke()
+        results[i] = interpreter.get_tensor(out["index"])[0]
+    return results
+
+
+def int8_accuracy(tflite_path: Path, manifest_path: Path, split: str = "test") -> float:
+    """Accuracy of the int8 model (reference kernels) on one split."""
+    images, labels = load_split(manifest_path, split)
+    outputs = litert_predict(tflite_path, to_model_input(images))
+    return float((outputs.argmax(axis=1) == labels).mean())
+
+
+def float_int8_agreement(
+    model_path: Path, tflite_path: Path, manifest_path: Path, split: str = "test"
+) -> float:
+    """Fraction of images of a split where the float and int8 models pick the same class."""
+    from training.train import predict_keras
+
+    images, _ = load_split(manifest_path, split)
+    float_class = predict_keras(model_path, images).argmax(axis=1)
+    int8_class = litert_predict(tflite_path, to_model_input(images)).argmax(axis=1)
+    return float((float_class == int8_class).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model", type=Path, help="model.keras")
+    p.add_argument("manifest", type=Path, help="dataset manifest.json")
+    p.add_argument("out", type=Path, help="output .tflite")
+    p.add_argument("--calibration-count", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    out = quantize(a.model, a.manifest, a.out, a.calibration_count, a.seed)
+    print(f"tflite: {out}")
+    ops = set(operator_names(out))
+    extra = ops - ALLOWED_OPS
+    print(
+        f"ops: {sorted(ops)}" + (f" (outside the compiler's set: {sorted(extra)})" if extra else "")
+    )
+    print(f"test accuracy (int8, reference kernels): {int8_accuracy(out, a.manifest):.4f}")
+    print(f"float/int8 agreement (test): {float_int8_agreement(a.model, out, a.manifest):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
