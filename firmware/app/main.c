@@ -1,7 +1,8 @@
 /*
  * The whole product: capture -> preprocess -> infer -> decide -> emit -> wipe, once per
  * frame, with every pixel-holding buffer static and wiped before the next capture.
- * Only the 1-bit decision leaves the device (plus, in HIL builds, timing statistics).
+ * Only the decision record leaves the device (plus, in HIL builds, timing statistics),
+ * as the policy chosen at build time allows (pk_config.h, PEEKLESS_POLICY).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,16 +13,23 @@
 #include "pk_link.h"
 #include "pk_preprocess.h"
 #include "pk_wipe.h"
+#if PEEKLESS_BUILD_HIL
+#include "pk_cmd.h"
+#include "pk_hil_checkpoint.h"
+#endif
+#if PEEKLESS_TEST_LEAK
+#include "pk_test_leaks_hil.h" /* TEST ONLY: deliberately leaky variants */
+#endif
 
 #if PEEKLESS_MODEL_OUTPUT_BYTES != 2
 #error "the decision rule below expects a two-class model output"
 #endif
 #if PEEKLESS_MODEL_INPUT_C != 1 && PEEKLESS_MODEL_INPUT_C != 3
-#error "model input must have 1 (GRAY8) or 3 (RGB888) channels"
+#error "model input must have 1 (gray) or 3 (RGB) channels"
 #endif
 
-/* The camera delivers frames at the model input size, so the framebuffer is that big. */
-static uint8_t framebuffer[PEEKLESS_MODEL_INPUT_BYTES];
+/* Camera frames of any supported size and format up to PK_FRAMEBUFFER_BYTES. */
+static uint8_t framebuffer[PK_FRAMEBUFFER_BYTES];
 static int8_t model_input[PEEKLESS_MODEL_INPUT_BYTES];
 static int8_t model_output[PEEKLESS_MODEL_OUTPUT_BYTES];
 
@@ -37,13 +45,34 @@ static const struct {
 } model_sha256 = {PEEKLESS_MODEL_SHA256_BYTES};
 #pragma GCC diagnostic pop
 
+/*
+ * Stack bytes below main's frame that the per-frame calls may have used and that are
+ * zeroed after each frame: kernels and preprocessing keep pixel-derived values in
+ * locals, and a spilled local outlives its call in RAM.
+ */
+#define PK_STACK_SCRUB_BYTES 2048u
+
+/* Zero PK_STACK_SCRUB_BYTES of the stack below the caller's frame. */
+__attribute__((noinline)) static void wipe_stack_below(void)
+{
+    volatile uint8_t area[PK_STACK_SCRUB_BYTES];
+
+    pk_wipe((void *)area, sizeof area);
+}
+
 /* Every buffer that held pixels or activations, zeroed before the next frame. */
 static void wipe_frame_state(void)
 {
-    pk_wipe(framebuffer, sizeof framebuffer);
+#if PEEKLESS_TEST_LEAK
+    if (!pk_test_leak_skip_framebuffer_wipe()) /* TEST ONLY: ram_remnant keeps it */
+#endif
+    {
+        pk_wipe(framebuffer, sizeof framebuffer);
+    }
     pk_wipe(model_input, sizeof model_input);
     pk_wipe(model_output, sizeof model_output);
     pk_wipe(peekless_model_arena, PEEKLESS_MODEL_ARENA_BYTES);
+    wipe_stack_below();
 }
 
 /* Any failure: scrub, then stop without printing anything outside the framing. */
@@ -59,8 +88,9 @@ static void send_hello(void)
     pk_hello h;
 
     h.build_kind = PEEKLESS_BUILD_HIL ? PK_BUILD_HIL : PK_BUILD_PRODUCTION;
-    h.policy = PK_POLICY_PER_FRAME;
-    h.leak_budget_bits = 1;
+    h.policy = PEEKLESS_POLICY == PK_POLICY_ID_EVENT_ONLY ? PK_POLICY_EVENT_ONLY
+                                                          : PK_POLICY_PER_FRAME;
+    h.leak_budget_bits = 1; /* per frame, or per change under event-only */
     h.fw_version = PK_FW_VERSION;
     h.board = pk_hal_board_name();
     h.model_sha256 = model_sha256.bytes;
@@ -68,6 +98,48 @@ static void send_hello(void)
         fail(PK_EXIT_LINK);
     }
 }
+
+/*
+ * The policy: per-frame sends every decision; event-only sends frame 0's and then only
+ * changes. *last: in/out, the last decision sent (-1 before the first).
+ */
+static void emit_decision(uint32_t seq, bool person, int *last)
+{
+#if PEEKLESS_POLICY == PK_POLICY_ID_EVENT_ONLY
+    if (*last == (int)person) {
+        return;
+    }
+#endif
+    *last = (int)person;
+    pk_link_send_decision(seq, person);
+}
+
+#if PEEKLESS_BUILD_HIL
+/* HIL only: host commands (docs/PROTOCOL.md, "Serial link: host to device"). */
+static pk_cmd_parser cmd_parser;
+static uint32_t frame_limit = UINT32_MAX;
+
+/* Act on every command received so far; true when the run must end now. */
+static bool hil_poll_commands(uint32_t frames_done)
+{
+    int b;
+    pk_cmd cmd;
+
+    while ((b = pk_hal_serial_read_byte()) >= 0) {
+        if (pk_cmd_feed(&cmd_parser, (uint8_t)b, &cmd) != PK_CMD_READY) {
+            continue; /* partial or refused frames are dropped silently */
+        }
+        if (cmd.type == PK_CMD_PING) {
+            pk_cmd_send_pong(cmd.arg);
+        } else if (cmd.type == PK_CMD_STOP) {
+            frame_limit = frames_done;
+        } else if (cmd.type == PK_CMD_LIMIT) {
+            frame_limit = cmd.arg;
+        }
+    }
+    return frames_done >= frame_limit;
+}
+#endif
 
 static void stats_add(pk_stats *s, uint64_t insn)
 {
@@ -83,31 +155,30 @@ static void stats_add(pk_stats *s, uint64_t insn)
     s->frames++;
 }
 
-#if PEEKLESS_TEST_LEAK_RAW_FRAME
-/*
- * TEST ONLY -- the deliberately leaky variant (make LEAK=raw_frame, HIL builds only).
- * Sends the raw frame unframed so the privacy audit has a known leak to catch.
- */
-static void test_only_leak_raw_frame(void)
-{
-    pk_hal_serial_write(framebuffer, sizeof framebuffer);
-}
-#endif
-
 int main(int argc, char **argv)
 {
     pk_stats stats = {0, 0, 0, 0};
+    int last_sent = -1;
 
     if (pk_hal_init(argc, argv) != PK_HAL_OK) {
         fail(PK_EXIT_INIT);
     }
+#if PEEKLESS_BUILD_HIL
+    pk_cmd_parser_init(&cmd_parser);
+#endif
     send_hello();
 
     for (;;) {
-        pk_format fmt = {PEEKLESS_MODEL_INPUT_W, PEEKLESS_MODEL_INPUT_H,
-                         PEEKLESS_MODEL_INPUT_C == 3 ? PK_PIXFMT_RGB888 : PK_PIXFMT_GRAY8};
-        const int cam = pk_hal_camera_capture(framebuffer, sizeof framebuffer, &fmt);
+        pk_format fmt = {PK_CAMERA_WIDTH, PK_CAMERA_HEIGHT, PK_CAMERA_PIXFMT};
+        const uint32_t seq = stats.frames;
 
+        pk_hal_watchdog_kick();
+#if PEEKLESS_BUILD_HIL
+        if (hil_poll_commands(seq)) {
+            break;
+        }
+#endif
+        const int cam = pk_hal_camera_capture(framebuffer, sizeof framebuffer, &fmt);
         if (cam == PK_HAL_END_OF_FRAMES) {
             break;
         }
@@ -129,12 +200,20 @@ int main(int argc, char **argv)
 
         const bool person = model_output[PEEKLESS_MODEL_PERSON_INDEX] >
                             model_output[1 - PEEKLESS_MODEL_PERSON_INDEX];
-        pk_link_send_decision(stats.frames, person);
-#if PEEKLESS_TEST_LEAK_RAW_FRAME
-        test_only_leak_raw_frame();
+#if PEEKLESS_TEST_LEAK
+        /* TEST ONLY: a leaky variant may replace the DECISION or send more after it. */
+        if (!pk_test_leak_replace_decision(seq, person, framebuffer, &fmt)) {
+            emit_decision(seq, person, &last_sent);
+        }
+        pk_test_leak_after_decision(seq, framebuffer, &fmt);
+#else
+        emit_decision(seq, person, &last_sent);
 #endif
         stats_add(&stats, t1 - t0);
         wipe_frame_state();
+#if PEEKLESS_BUILD_HIL
+        pk_hil_checkpoint(seq); /* RAM read-back point of the privacy tests */
+#endif
     }
 
 #if PEEKLESS_BUILD_HIL

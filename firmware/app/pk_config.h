@@ -18,16 +18,66 @@
 #endif
 
 /*
- * PEEKLESS_TEST_LEAK_RAW_FRAME (default 0, TEST ONLY): the deliberately leaky variant.
- * After each DECISION the raw framebuffer is written to the serial link unframed, so
- * the privacy audit has something it must catch. Never ship it; HIL builds only.
+ * PEEKLESS_TEST_LEAK (default 0 = none, TEST ONLY): a deliberately leaky variant, one of
+ * the PK_LEAK_* ids below, set by `make BUILD=hil LEAK=<name>` (see pk_test_leaks_hil.h
+ * for what each one leaks). They exist so the privacy audit has known leaks to catch.
+ * Never ship one; HIL builds only.
  */
-#ifndef PEEKLESS_TEST_LEAK_RAW_FRAME
-#define PEEKLESS_TEST_LEAK_RAW_FRAME 0
+#define PK_LEAK_NONE 0
+#define PK_LEAK_RAW_FRAME 1
+#define PK_LEAK_HEX_FRAME 2
+#define PK_LEAK_BASE64_FRAME 3
+#define PK_LEAK_ZLIB_THUMBNAIL 4
+#define PK_LEAK_PIXEL_BIT 5
+#define PK_LEAK_EXTRA_RECORD 6
+#define PK_LEAK_RAM_REMNANT 7
+#ifndef PEEKLESS_TEST_LEAK
+#define PEEKLESS_TEST_LEAK PK_LEAK_NONE
 #endif
 
-#if PEEKLESS_TEST_LEAK_RAW_FRAME && !PEEKLESS_BUILD_HIL
-#error "PEEKLESS_TEST_LEAK_RAW_FRAME is a test-only variant: HIL builds only"
+#if PEEKLESS_TEST_LEAK && !PEEKLESS_BUILD_HIL
+#error "PEEKLESS_TEST_LEAK is a test-only variant: HIL builds only"
+#endif
+
+/*
+ * PEEKLESS_POLICY (default 0 = per-frame): what the device emits, set by
+ * `make POLICY=per-frame|event`. Per-frame (0) sends one DECISION per frame: 1 bit per
+ * frame. Event-only (1) sends a DECISION for the first frame and then only for a frame
+ * whose decision differs from the last one sent: 1 bit per change (the seq field says
+ * which frame changed). Both are reported in HELLO.
+ */
+#define PK_POLICY_ID_PER_FRAME 0
+#define PK_POLICY_ID_EVENT_ONLY 1
+#ifndef PEEKLESS_POLICY
+#define PEEKLESS_POLICY PK_POLICY_ID_PER_FRAME
+#endif
+#if PEEKLESS_POLICY != PK_POLICY_ID_PER_FRAME && PEEKLESS_POLICY != PK_POLICY_ID_EVENT_ONLY
+#error "PEEKLESS_POLICY must be 0 (per-frame) or 1 (event-only)"
+#endif
+
+/*
+ * What the app asks the camera for (a real sensor's native output; the HIL frame bank
+ * and the host camera deliver whatever the bank holds instead). Default: QVGA RGB565,
+ * what OV7670/OV7675/OV2640-class modules give. The device crops, resizes and converts
+ * to the model input itself (pk_preprocess.h).
+ */
+#ifndef PK_CAMERA_WIDTH
+#define PK_CAMERA_WIDTH 320
+#endif
+#ifndef PK_CAMERA_HEIGHT
+#define PK_CAMERA_HEIGHT 240
+#endif
+#ifndef PK_CAMERA_PIXFMT
+#define PK_CAMERA_PIXFMT PK_PIXFMT_RGB565
+#endif
+
+/*
+ * PK_FRAMEBUFFER_BYTES (default 153600): the one camera framebuffer, sized for the
+ * largest frame supported, QVGA RGB565 or YUYV (320 x 240 x 2). A bigger frame is
+ * refused by the camera with PK_HAL_ERR_CAPACITY (exit status 3 in HIL builds).
+ */
+#ifndef PK_FRAMEBUFFER_BYTES
+#define PK_FRAMEBUFFER_BYTES (320u * 240u * 2u)
 #endif
 
 #endif /* PK_CONFIG_H */

@@ -12,9 +12,11 @@
 enum {
     PK_PIXFMT_GRAY8 = 0,  /* 1 byte per pixel */
     PK_PIXFMT_RGB888 = 1, /* 3 bytes per pixel, R G B */
+    PK_PIXFMT_RGB565 = 2, /* 2 bytes per pixel, little-endian u16 RRRRRGGG GGGBBBBB */
+    PK_PIXFMT_YUYV = 3,   /* YUV 4:2:2, 2 bytes per pixel: Y0 U Y1 V per pixel pair */
 };
 
-/* One frame's layout: uint8 pixels, row-major, HWC, no row padding. */
+/* One frame's layout: row-major, no row padding (YUYV: width even). */
 typedef struct {
     uint16_t width;  /* pixels, >= 1 */
     uint16_t height; /* pixels, >= 1 */
@@ -24,7 +26,17 @@ typedef struct {
 /* Bytes per pixel of `pixfmt`, or 0 for an unknown format. */
 static inline size_t pk_format_bpp(uint8_t pixfmt)
 {
-    return pixfmt == PK_PIXFMT_GRAY8 ? 1u : pixfmt == PK_PIXFMT_RGB888 ? 3u : 0u;
+    switch (pixfmt) {
+    case PK_PIXFMT_GRAY8:
+        return 1u;
+    case PK_PIXFMT_RGB888:
+        return 3u;
+    case PK_PIXFMT_RGB565:
+    case PK_PIXFMT_YUYV:
+        return 2u;
+    default:
+        return 0u;
+    }
 }
 
 /* Bytes in one frame of `f` (0 for an unknown pixel format). */

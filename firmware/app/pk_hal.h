@@ -51,5 +51,10 @@ void pk_hal_exit(int status) __attribute__((noreturn));
 
 /* Monotonic executed-instruction count since init; 0 when the board cannot count. */
 uint64_t pk_hal_insn_count(void);
+/* Restart the watchdog countdown; called once per frame. Default: no watchdog. */
+void pk_hal_watchdog_kick(void);
+/* HIL builds only: one received serial byte (0..255) if one is waiting, else -1 at
+ * once (never blocks). Default: -1 (no receive path). Production ports have none. */
+int pk_hal_serial_read_byte(void);
 
 #endif /* PK_HAL_H */

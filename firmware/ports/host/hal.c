@@ -9,10 +9,12 @@
 #include "port_host.h"
 
 const char *pk_host_arg1;
+const char *pk_host_arg2;
 
 int pk_hal_init(int argc, char **argv)
 {
     pk_host_arg1 = argc > 1 ? argv[1] : NULL;
+    pk_host_arg2 = argc > 2 ? argv[2] : NULL;
     return PK_HAL_OK;
 }
 

@@ -12,13 +12,19 @@
 /* Coprocessor Access Control: CP10/CP11 (the FPU) full access is bits 20..23. */
 #define PK_SCB_CPACR 0xE000ED88u
 
-/* Symbols from mps2.ld. */
+/* Symbols from the linker script (mps2.ld, mps3_an547.ld). */
 extern uint32_t pk_ld_data_start[], pk_ld_data_end[], pk_ld_data_load[];
 extern uint32_t pk_ld_bss_start[], pk_ld_bss_end[], pk_ld_stack_top[];
 
 int main(int argc, char **argv);
 void pk_reset_handler(void) __attribute__((noreturn));
 void pk_default_handler(void);
+#if defined(PK_BOARD_SYSTICK_COUNTER)
+void pk_systick_handler(void); /* hal.c: extends the 24-bit counter */
+#define PK_SYSTICK_VECTOR {.handler = pk_systick_handler}
+#else
+#define PK_SYSTICK_VECTOR PK_D
+#endif
 
 /* Entry 0 is the initial stack pointer, the others are handlers. */
 typedef union {
@@ -46,7 +52,7 @@ __attribute__((section(".vectors"), used)) const pk_vector pk_vectors[16 + 32] =
     PK_D, /* 12 DebugMonitor */
     PK_D, /* 13 reserved */
     PK_D, /* 14 PendSV */
-    PK_D, /* 15 SysTick */
+    PK_SYSTICK_VECTOR, /* 15 SysTick */
     PK_D8, PK_D8, PK_D8, PK_D8, /* external interrupts 0..31: none are enabled */
 };
 
