@@ -42,15 +42,49 @@ POLL_S = 0.2  # longest single blocking read; bounds how late a timeout is notic
 
 @dataclass(frozen=True)
 class Board:
-    """Facts about one emulated board (see /work/shared/notes/emulator.md)."""
+    """Facts about one emulated board (see ../shared/notes/emulator.md).
+
+    The firmware's side of the same facts is firmware/ports/qemu_mps2/board.h (addresses)
+    and the board's linker script; tests/test_boards.py checks the two agree.
+    """
 
     machine: str
     cpu: str
     bank_addr: int  # where QEMU preloads the HIL frame bank (firmware: PK_BOARD_BANK_BASE)
+    bank_bytes: int  # size of the bank window (PK_BOARD_BANK_BYTES)
+    uart0: int  # CMSDK UART0 base (PK_BOARD_UART0_BASE)
+    insn_per_tick: tuple[int, int]  # instruction counter resolution, numerator/denominator
+    ram: tuple[tuple[int, int], ...]  # (address, bytes) of every RAM region the image uses
 
 
 BOARDS: dict[str, Board] = {
-    "an386": Board(machine="mps2-an386", cpu="cortex-m4", bank_addr=0x21000000),
+    "an386": Board(
+        machine="mps2-an386",
+        cpu="cortex-m4",
+        bank_addr=0x21000000,
+        bank_bytes=16 << 20,
+        uart0=0x40004000,
+        insn_per_tick=(40, 1),  # CMSDK TIMER0 at 25 MHz
+        ram=((0x20000000, 4 << 20),),
+    ),
+    "an500": Board(
+        machine="mps2-an500",
+        cpu="cortex-m7",
+        bank_addr=0x60000000,  # 0x21000000 is not RAM on an500
+        bank_bytes=16 << 20,
+        uart0=0x40004000,
+        insn_per_tick=(40, 1),
+        ram=((0x20000000, 4 << 20),),
+    ),
+    "an547": Board(
+        machine="mps3-an547",
+        cpu="cortex-m55",
+        bank_addr=0x21000000,
+        bank_bytes=4 << 20,
+        uart0=0x49303000,
+        insn_per_tick=(125, 4),  # SysTick at 32 MHz: 31.25 instructions per tick
+        ram=((0x20000000, 512 << 10),),  # DTCM; the bank SRAM is scanned as bank_addr
+    ),
 }
 
 
@@ -75,14 +109,17 @@ def qemu_command(
     serial_port: int | None = None,
     icount: bool = True,
     semihosting: bool = True,
+    gdb_port: int | None = None,
 ) -> list[str]:
-    """The qemu-system-arm command line for ``elf`` on ``board``.
+    """The qemu-system-arm command line for ``elf`` on ``board`` (a key of BOARDS).
 
     ``serial_port``: UART0 on a loopback TCP server at that port that waits for one
     client before the guest starts; None puts UART0 on QEMU's stdio instead.
     ``frame_bank``: a PKFB file preloaded into RAM at the board's bank address.
+    ``gdb_port``: a gdbstub on that loopback port, the guest halted until a debugger
+    says continue (``-S``); see host_tools/gdb_rsp.py.
     """
-    b = _board(board)
+    b = board_info(board)
     cmd = [QEMU, "-machine", b.machine, "-cpu", b.cpu, "-nographic", "-monitor", "none"]
     cmd += ["-kernel", str(elf)]
     if semihosting:
@@ -91,6 +128,8 @@ def qemu_command(
         cmd += ["-icount", "shift=0,align=off,sleep=off"]
     if frame_bank is not None:
         cmd += ["-device", f"loader,file={frame_bank},addr={b.bank_addr:#x},force-raw=on"]
+    if gdb_port is not None:
+        cmd += ["-gdb", f"tcp:127.0.0.1:{gdb_port}", "-S"]
     if serial_port is None:
         cmd += ["-serial", "stdio"]
     else:
@@ -181,7 +220,7 @@ def start(
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(path)
     with tempfile.TemporaryFile() as log:
-        port = _free_port()
+        port = free_port()
         cmd = qemu_command(
             Path(elf), board, frame_bank, serial_port=port, icount=icount, semihosting=semihosting
         )
@@ -239,7 +278,8 @@ def run_capture(
         )
 
 
-def _board(name: str) -> Board:
+def board_info(name: str) -> Board:
+    """The Board entry for ``name``; ValueError names the known boards."""
     try:
         return BOARDS[name]
     except KeyError:
@@ -261,7 +301,7 @@ def _pending(link: serial.SerialBase) -> int:
         return int(link.in_waiting)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A loopback TCP port that was free a moment ago (QEMU binds it next)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -78,7 +78,7 @@ def build_firmware(board: str, model_dir: Path, out_dir: Path, build: str = "hil
         cmd.append(f"LEAK={leak}")
     if policy != "per-frame":
         cmd.append(f"POLICY={policy}")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"firmware build failed ({' '.join(cmd[3:])}):\n{proc.stdout}{proc.stderr}")
     elf = out_dir / ("peekless" if board == "host" else "peekless.elf")
@@ -95,6 +95,7 @@ def build_firmware(board: str, model_dir: Path, out_dir: Path, build: str = "hil
         "leak_budget_bits": 1,
         "model_sha256": plan["model_sha256"],
         "arena_bytes": plan["arena_bytes"],
+        **model_io_shape(model_dir / "peekless_model.h"),
         "output_schema": {"framing": "COBS + CRC-32, see docs/PROTOCOL.md",
                           "record_payload_bytes": records},
         "elf": elf.name,
@@ -105,6 +106,17 @@ def build_firmware(board: str, model_dir: Path, out_dir: Path, build: str = "hil
     path = out_dir / "build_manifest.json"
     path.write_text(json.dumps(manifest, indent=1))
     return FirmwareBuild(elf, manifest, path)
+
+
+def model_io_shape(header: Path) -> dict:
+    """Input shape [H, W, C] and output size from the generated header, so that the audit can
+    tell which frames the device was fed without the model itself."""
+    defines = dict(re.findall(r"#define PEEKLESS_MODEL_(\w+) (\d+)", header.read_text()))
+    try:
+        return {"input_shape": [int(defines[k]) for k in ("INPUT_H", "INPUT_W", "INPUT_C")],
+                "output_bytes": int(defines["OUTPUT_BYTES"])}
+    except KeyError as e:
+        raise ValueError(f"{header}: no PEEKLESS_MODEL_{e.args[0]} define") from None
 
 
 def hello_expectations(manifest: dict) -> dict:

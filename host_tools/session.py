@@ -6,17 +6,26 @@
         hello = dev.expect_hello()
         records = dev.read_until_bye(timeout_s=60)
         capture = dev.capture  # every byte received, for host_tools.audit
+        arrivals = dev.arrivals  # (capture length, time) per read, for the timing screen
 
 The port is opened with ``serial.serial_for_url`` so the same code runs on ``loop://``,
 ``socket://``, ``rfc2217://``, ``spy://`` and real ttys. The host never writes to the
 device: the protocol is one way. Every byte read goes through one method,
 :meth:`DeviceSession._pump`, which appends it to :attr:`DeviceSession.capture` and feeds
 the :class:`~host_tools.protocol.StreamParser`.
+
+Link faults never hang a caller: every wait has a deadline built from reads of at most
+``poll_s``; a closed port raises :class:`LinkClosed`, silence :class:`LinkTimeout`, and
+a device that reboots mid-stream (a second HELLO) :class:`DeviceReset`, after which the
+session goes on with the new boot. Garbage is recorded and skipped, never fatal.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import struct
+import termios
 import time
 from collections import deque
 
@@ -70,6 +79,31 @@ class UnexpectedRecord(LinkError, ProtocolError):
     """A valid record arrived where the protocol wants a different one."""
 
 
+class DeviceReset(LinkError):
+    """The device sent a second HELLO: it rebooted mid-stream. ``hello`` is the new
+    HELLO and ``offset`` where it starts in the capture. The session stays usable: the
+    next read continues with the new boot's records."""
+
+    def __init__(self, message: str, hello: Hello, offset: int) -> None:
+        super().__init__(message)
+        self.hello = hello
+        self.offset = offset
+
+
+def pending_bytes(port: serial.SerialBase) -> int:
+    """Bytes readable from ``port`` right now without blocking.
+
+    pyserial's socket:// ``in_waiting`` says only 0 or 1, so ask the kernel (FIONREAD)
+    wherever there is a descriptor; reading exactly that many never blocks and never runs
+    into the end of the stream (where pyserial's socket read drops what it got).
+    """
+    try:
+        raw = fcntl.ioctl(port.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        return int(struct.unpack("i", raw)[0])
+    except (AttributeError, NotImplementedError, OSError, ValueError, TypeError):
+        return int(port.in_waiting)
+
+
 def _preview(data: bytes, limit: int = 32) -> str:
     if not data:
         return "(none)"
@@ -114,6 +148,11 @@ class DeviceSession:
         self.records: list[Record] = []  # every record received, in order
         self.spans: list[Span] = []  # every frame and garbage span, in order
         self.garbage: list[Garbage] = []
+        #: (capture length after each read, time.monotonic() of that read)
+        self.arrivals: list[tuple[int, float]] = []
+        self.hello: Hello | None = None  # the HELLO of the current boot, once read
+        self.resets: list[int] = []  # capture offsets of HELLOs after the first
+        self._hello_offsets: deque[int] = deque()
         self.closed_reason: str | None = None
         self._pending_at_close = b""
 
@@ -129,6 +168,7 @@ class DeviceSession:
             return
         log.debug("%s rx %d bytes: %s", self.url, len(data), data.hex(" "))
         self._capture += data
+        self.arrivals.append((len(self._capture), time.monotonic()))
         self._accept(self.parser.feed_spans(data))
 
     def _accept(self, spans: list[Span]) -> None:
@@ -136,7 +176,7 @@ class DeviceSession:
             self.spans.append(span)
             item = span.item
             if isinstance(item, Garbage):
-                log.warning(
+                log.debug(
                     "%s garbage at offset %d (%d bytes): %s",
                     self.url,
                     item.offset,
@@ -145,6 +185,8 @@ class DeviceSession:
                 )
                 self.garbage.append(item)
             else:
+                if isinstance(item, Hello):
+                    self._hello_offsets.append(span.offset)
                 self.records.append(item)
                 self._queue.append(item)
 
@@ -165,7 +207,7 @@ class DeviceSession:
                 data = self.port.read(1)
                 if data:
                     self._take(data)
-                    waiting = self.port.in_waiting
+                    waiting = pending_bytes(self.port)
                     if waiting:
                         self._take(self.port.read(waiting))
                     return True
@@ -199,7 +241,7 @@ class DeviceSession:
         LinkClosed when the port closes first.
         """
         if self._queue:
-            return self._queue.popleft()
+            return self._pop()
         start_bytes = len(self._capture)
         start_garbage = len(self.garbage)
         deadline = time.monotonic() + timeout_s
@@ -221,24 +263,48 @@ class DeviceSession:
                     pending,
                     garbage,
                 )
-        return self._queue.popleft()
+        return self._pop()
+
+    def _pop(self) -> Record:
+        record = self._queue.popleft()
+        if isinstance(record, Hello):
+            offset = self._hello_offsets.popleft()
+            if self.hello is not None:
+                self.resets.append(offset)
+                self.hello = record
+                raise DeviceReset(
+                    f"{self.url}: device reset: a new HELLO at capture offset {offset} "
+                    f"({len(self.records)} records received in all); reading goes on with "
+                    f"the new boot",
+                    record,
+                    offset,
+                )
+            self.hello = record
+        return record
 
     def expect_hello(self, timeout_s: float = 5.0) -> Hello:
         """The device's boot HELLO; any other record first is an UnexpectedRecord."""
-        record = self.read_record(timeout_s, waiting_for="HELLO")
+        try:
+            record = self.read_record(timeout_s, waiting_for="HELLO")
+        except DeviceReset as e:
+            return e.hello
         if not isinstance(record, Hello):
             raise UnexpectedRecord(f"{self.url}: expected HELLO, got {_describe(record)}")
         return record
 
-    def read_until_bye(self, timeout_s: float) -> list[Record]:
+    def read_until_bye(self, timeout_s: float, on_record=None) -> list[Record]:
         """All records up to and including BYE, which must arrive within ``timeout_s``
-        in all. Raises LinkTimeout/LinkClosed (with what was seen) otherwise."""
+        in all. Raises LinkTimeout/LinkClosed (with what was seen) otherwise, and
+        DeviceReset if the device reboots on the way. ``on_record(record)`` is called
+        for each record as it arrives (progress bars)."""
         deadline = time.monotonic() + timeout_s
         out: list[Record] = []
         while True:
             left = max(0.0, deadline - time.monotonic())
             record = self.read_record(left, waiting_for=f"BYE (after {len(out)} records)")
             out.append(record)
+            if on_record is not None:
+                on_record(record)
             if isinstance(record, Bye):
                 return out
 
@@ -259,6 +325,12 @@ class DeviceSession:
                 quiet_since = time.monotonic()
         out = list(self._queue)
         self._queue.clear()
+        for record in out:  # a HELLO among them is a reset, recorded but not raised
+            if isinstance(record, Hello):
+                offset = self._hello_offsets.popleft()
+                if self.hello is not None:
+                    self.resets.append(offset)
+                self.hello = record
         return out
 
     # ----------------------------------------------------------------- lifetime

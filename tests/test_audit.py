@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from host_tools.audit import (
-    CHECK_NAMES,
+    CAPTURE_CHECK_NAMES,
     MAX_FINDINGS,
     audit_capture,
     audit_cli_exit_code,
@@ -75,14 +75,14 @@ def test_clean_capture_passes_every_check(hil):
     manifest = dict(MANIFEST, build_kind=1 if hil else "production")
     report = audit_capture(capture_of(records_for(len(frames), hil=hil)), frames, manifest)
     assert report.passed, report.summary(findings=True)
-    assert [c.name for c in report.checks] == list(CHECK_NAMES)
+    assert [c.name for c in report.checks] == list(CAPTURE_CHECK_NAMES)
     assert all(c.findings == [] for c in report.checks)
     assert audit_cli_exit_code(report) == 0
     lines = report.summary().splitlines()
-    assert lines[0].startswith("privacy audit PASS: 4/4")
-    assert [line.split()[0] for line in lines[1:]] == ["PASS"] * 4
+    assert lines[0].startswith("privacy audit PASS: 6/6")
+    assert [line.split()[0] for line in lines[1:]] == ["PASS"] * 6
     as_json = json.loads(json.dumps(report.to_json()))
-    assert as_json["passed"] is True and len(as_json["checks"]) == 4
+    assert as_json["passed"] is True and len(as_json["checks"]) == 6
 
 
 def test_constant_frames_do_not_raise_false_alarms():

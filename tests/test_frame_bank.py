@@ -55,8 +55,9 @@ GOOD = encode_frame_bank(np.zeros((2, 4, 4, 1), np.uint8))
         (b"PKFB\x01\x00", "truncated header: 6 bytes"),
         (b"PKFX" + GOOD[4:], "bad magic b'PKFX'"),
         (GOOD[:4] + struct.pack("<I", 2) + GOOD[8:], "unsupported version 2"),
-        (GOOD[:16] + b"\x02\x00" + GOOD[18:], "bad channels 2"),
-        (GOOD[:16] + b"\x01\x01" + GOOD[18:], "format 1 does not match channels 1"),
+        (GOOD[:16] + b"\x02\x00" + GOOD[18:], "bad channels 2: format 0 .GRAY8. has 1"),
+        (GOOD[:16] + b"\x01\x01" + GOOD[18:], "bad channels 1: format 1 .RGB888. has 3"),
+        (GOOD[:16] + b"\x01\x07" + GOOD[18:], "bad format 7"),
         (GOOD[:12] + b"\x00\x00" + GOOD[14:], "bad size: width 0"),
         (GOOD[:20] + b"\x01" + GOOD[21:], "reserved header bytes are not zero"),
         (GOOD[:-1], "truncated frame data: count 2 x 4x4x1 needs 32 bytes, file has 31"),
@@ -90,6 +91,31 @@ def test_write_rejects_bad_frames(tmp_path, frames, exc, match):
     with pytest.raises(exc, match=match):
         write_frame_bank(tmp_path / "x.bank", frames)
     assert not (tmp_path / "x.bank").exists()
+
+
+@pytest.mark.parametrize("pixfmt, code", [("RGB565", 2), ("yuyv", 3), (2, 2)])
+def test_two_byte_formats_round_trip(tmp_path, pixfmt, code):
+    frames = np.random.default_rng(1).integers(0, 256, (2, 6, 8, 2), dtype=np.uint8)
+    path = write_frame_bank(tmp_path / "b.pkfb", frames, pixfmt=pixfmt)
+    data = path.read_bytes()
+    assert data[16:18] == bytes([2, code])  # 2 bytes per pixel, the format's code
+    header = parse_frame_bank_header(data)
+    assert header.format == code and header.frame_bytes == 6 * 8 * 2
+    np.testing.assert_array_equal(read_frame_bank(path), frames)
+
+
+@pytest.mark.parametrize(
+    "frames, pixfmt, match",
+    [
+        (np.zeros((1, 4, 4, 2), np.uint8), None, "give pixfmt='RGB565' or 'YUYV'"),
+        (np.zeros((1, 4, 4, 1), np.uint8), "RGB565", "RGB565 has 2 bytes per pixel"),
+        (np.zeros((1, 4, 5, 2), np.uint8), "YUYV", "even width"),
+        (np.zeros((1, 4, 4, 2), np.uint8), "NV12", "unknown pixel format"),
+    ],
+)
+def test_two_byte_formats_are_checked(frames, pixfmt, match):
+    with pytest.raises(ValueError, match=match):
+        encode_frame_bank(frames, pixfmt)
 
 
 def test_write_accepts_non_contiguous_views(tmp_path):

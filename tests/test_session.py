@@ -10,11 +10,13 @@ import pytest
 
 from host_tools.protocol import Bye, Decision, Hello, Stats, encode_record
 from host_tools.session import (
+    DeviceReset,
     DeviceSession,
     LinkClosed,
     LinkTimeout,
     UnexpectedRecord,
     connect,
+    pending_bytes,
 )
 
 HELLO = Hello(1, 1, 0, 1, "0.1.0", "host", bytes(range(32)))
@@ -166,3 +168,56 @@ def test_socket_eof_after_bye_is_fine():
         assert dev.drain(idle_s=0.5, timeout_s=2.0) == []
         assert dev.closed_reason is not None and dev.capture == RUN_BYTES
     server.thread.join(1.0)
+
+
+def test_second_hello_is_a_device_reset_and_reading_goes_on(dev):
+    dev.port.write(encode_record(HELLO) + encode_record(Decision(0, True)))
+    dev.port.write(RUN_BYTES)  # the device rebooted and ran again
+    assert dev.expect_hello(1.0) == HELLO
+    assert dev.read_record(1.0) == Decision(0, True)
+    with pytest.raises(DeviceReset) as err:
+        dev.read_until_bye(1.0)
+    offset = len(encode_record(HELLO)) + len(encode_record(Decision(0, True)))
+    assert err.value.offset == offset and dev.resets == [offset]
+    assert f"new HELLO at capture offset {offset}" in str(err.value)
+    assert dev.read_until_bye(1.0) == RUN[1:]
+    assert dev.hello == HELLO
+
+
+def test_expect_hello_after_a_reset_returns_the_new_hello(dev):
+    other = Hello(1, 1, 0, 1, "0.2.0", "host", bytes(32))
+    dev.port.write(encode_record(HELLO) + encode_record(other))
+    assert dev.expect_hello(1.0) == HELLO
+    assert dev.expect_hello(1.0) == other and dev.resets == [len(encode_record(HELLO))]
+
+
+def test_arrivals_record_when_bytes_came():
+    server = OneShotServer(RUN_BYTES)
+    with connect(f"socket://127.0.0.1:{server.port}") as dev:
+        t0 = time.monotonic()
+        dev.expect_hello(2.0)
+        dev.read_until_bye(2.0)
+        assert dev.arrivals[-1][0] == len(RUN_BYTES)
+        assert all(t0 - 1 <= t <= time.monotonic() for _, t in dev.arrivals)
+        ends = [a[0] for a in dev.arrivals]
+        assert ends == sorted(ends)
+    server.thread.join(1.0)
+
+
+def test_socket_reads_come_in_bulk():
+    """FIONREAD tells how much is waiting: 200 KB arrive in few reads, not byte by byte."""
+    payload = encode_record(HELLO) + b"\x01" * 200_000 + b"\x00" + encode_record(Bye(0))
+    server = OneShotServer(payload)
+    with connect(f"socket://127.0.0.1:{server.port}") as dev:
+        dev.expect_hello(2.0)
+        assert dev.read_until_bye(5.0) == [Bye(0)]
+        assert len(dev.arrivals) < 200
+    server.thread.join(1.0)
+
+
+def test_pending_bytes_falls_back_to_in_waiting():
+    import serial
+
+    port = serial.serial_for_url("loop://", timeout=0.1)
+    port.write(b"abc")
+    assert pending_bytes(port) == 3

@@ -1,0 +1,77 @@
+"""Firmware for the HIL audit tests: a tiny real model compiled to C, and the clean and
+deliberately leaky HIL builds of firmware/ (make LEAK=<name>), built once per test
+session into a shared cache folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from host_tools.canaries import generate_canaries
+from host_tools.firmware_build import build_firmware
+
+LEAKS = (
+    "raw_frame",
+    "hex_frame",
+    "base64_frame",
+    "zlib_thumbnail",
+    "pixel_bit",
+    "extra_record",
+    "ram_remnant",
+)
+SHAPE = (96, 96, 1)
+HAVE_TOOLS = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm"))
+
+
+def build_tiny_model(root: Path) -> Path:
+    """A 96x96 gray int8 model (conv stride 4, global average, dense 2) whose decision
+    boundary is centred on canary frames, so that both decisions occur; compiled to C.
+    Returns the folder with peekless_model.h/.c and memory_plan.json."""
+    generated = root / "generated"
+    if (generated / "memory_plan.json").exists():
+        return generated
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    from model_factory import convert_int8
+
+    from training.compiler import compile_model
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input(SHAPE, batch_size=1)
+    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(inp)
+    x = keras.layers.AveragePooling2D(x.shape[1:3])(x)
+    x = keras.layers.Reshape((-1,))(x)
+    dense = keras.layers.Dense(2)
+    model = keras.Model(inp, dense(x))
+    frames = generate_canaries(40, *SHAPE, seed=0).frames.astype(np.float32) / 255.0
+    out = model.predict(frames, verbose=0)
+    kernel, bias = dense.get_weights()
+    bias[1] -= float(np.median(out[:, 1] - out[:, 0]))
+    dense.set_weights([kernel, bias])
+    tflite = convert_int8(model, root / "tiny.tflite")
+    compile_model(tflite, generated)
+    return generated
+
+
+def build_variant(root: Path, generated: Path, leak: str | None, build: str = "hil"):
+    """The firmware build (ELF + manifest) of one variant, built on first use."""
+    name = f"fw-{build}-{leak or 'clean'}"
+    out = root / name
+    manifest = out / "build_manifest.json"
+    if manifest.exists():
+        from host_tools.firmware_build import FirmwareBuild
+
+        data = json.loads(manifest.read_text())
+        return FirmwareBuild(out / data["elf"], data, manifest)
+    return build_firmware("an386", generated, out, build=build, leak=leak)
+
+
+def cache_root(tmp_path_factory) -> Path:
+    """One folder per test session shared by every module that builds firmware."""
+    root = tmp_path_factory.getbasetemp() / "peekless_hil_cache"
+    root.mkdir(exist_ok=True)
+    return root
