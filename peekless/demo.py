@@ -7,7 +7,6 @@ Every stage reads the previous stage's files in the run folder and writes its ow
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -45,10 +44,11 @@ def run_demo(out: Path | None, images: int = 3000, epochs: int | None = None, se
     from host_tools.frame_bank import write_frame_bank
     from host_tools.protocol import Decision, Stats, parse_capture
     from training.compiler import compile_model
+    from training.ingest import load_split, manifest_sha256
     from training.preprocess import to_model_input
     from training.quantize import quantize
     from training.reference import litert_reference
-    from training.synthetic import build_dataset, load_split, manifest_sha256
+    from training.synthetic import build_dataset
     from training.train import train
 
     run = Path(out) if out else DEFAULT_RUNS / time.strftime("demo-%Y%m%d-%H%M%S")
@@ -107,11 +107,11 @@ def run_demo(out: Path | None, images: int = 3000, epochs: int | None = None, se
         "dataset_manifest_sha256": manifest_sha256(manifest),
         "model_sha256": compiled.model_sha256,
         "board": board,
-        "frames": int(len(host)),
+        "frames": len(host),
         "host_int8_accuracy": float(np.mean(host == labels)),
         "device_accuracy": float(np.mean(device == labels)) if complete else 0.0,
         "device_host_agreement": agreement,
-        "device_decisions": int(len(device)),
+        "device_decisions": len(device),
         "instructions_per_inference": (stats.insn_total / stats.frames) if stats and stats.frames else None,
         "instructions_per_inference_min": stats.insn_min if stats else None,
         "instructions_per_inference_max": stats.insn_max if stats else None,
