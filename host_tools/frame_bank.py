@@ -137,6 +137,7 @@ def write_frame_bank(
     """
     path = Path(path)
     data = encode_frame_bank(frames, pixfmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

@@ -5,6 +5,10 @@ split (equal numbers per class, fixed seed; the ids are written next to the mode
 checks that the model's int8 input is exactly what ``training/preprocess.py`` produces:
 scale 1/255, zero point -128.
 
+After converting, ``quantize`` measures the float and the int8 model on the test split and
+writes ``quantize_report.json`` beside the .tflite: accuracy of each, and how often they
+pick the same class (agreement).
+
 ``litert_predict`` runs the int8 model with LiteRT's *reference* kernels
 (``OpResolverType.BUILTIN_REF``). The default resolver uses XNNPACK, which is not bit
 exact against the reference, so it is never used here: these outputs are the ones the
@@ -29,6 +33,8 @@ ALLOWED_OPS = frozenset(
     {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED"}
 )
 CALIBRATION_SPLIT = "train"
+REPORT_SPLIT = "test"
+REPORT_FILE = "quantize_report.json"
 
 
 class QuantizationError(ValueError):
@@ -78,13 +84,16 @@ def quantize(
     out_path: Path,
     calibration_count: int = 200,
     seed: int = 0,
+    report: bool = True,
 ) -> Path:
     """Convert the Keras model to a full-integer int8 TFLite model at ``out_path``.
 
     Calibration: ``calibration_count`` images of the manifest's train split, equal numbers
     per class, chosen with ``seed``; their ids go to ``out_path.with_suffix(
     '.calibration.json')``. Raises QuantizationError unless the input is int8 with scale
-    1/255 and zero point -128 and the output is int8.
+    1/255 and zero point -128 and the output is int8. With ``report`` (the default), also
+    writes ``quantize_report.json`` beside it (``quantize_report``) when the dataset has a
+    test split.
     """
     tf = _tf()
     import keras
@@ -139,7 +148,47 @@ def quantize(
         "ids": [ids[i] for i in chosen],
     }
     out_path.with_suffix(".calibration.json").write_text(json.dumps(record, indent=1) + "\n")
+    test_counts = json.loads(manifest_path.read_text())["counts"].get(REPORT_SPLIT, {})
+    if report and sum(test_counts.values()):  # no report for a dataset without a test split
+        quantize_report(model_path, out_path, manifest_path)
     return out_path
+
+
+def quantize_report(
+    model_path: Path, tflite_path: Path, manifest_path: Path, split: str = REPORT_SPLIT
+) -> dict:
+    """Float and int8 accuracy on ``split`` and their agreement (same class picked), written
+    to ``quantize_report.json`` beside the .tflite and returned. The int8 figures use
+    LiteRT's reference kernels, i.e. what the device computes."""
+    from training.train import predict_keras
+
+    model_path, tflite_path = Path(model_path), Path(tflite_path)
+    images, labels = load_split(manifest_path, split)
+    if len(images) == 0:
+        raise ValueError(f"{manifest_path}: split {split!r} is empty")
+    float_class = predict_keras(model_path, images).argmax(axis=1)
+    int8_class = litert_predict(tflite_path, to_model_input(images)).argmax(axis=1)
+    calibration = tflite_path.with_suffix(".calibration.json")
+    cal = json.loads(calibration.read_text()) if calibration.exists() else {}
+    flatbuffer = tflite_path.read_bytes()
+    record = {
+        "model": model_path.name,
+        "tflite": tflite_path.name,
+        "tflite_sha256": hashlib.sha256(flatbuffer).hexdigest(),
+        "tflite_bytes": len(flatbuffer),
+        "manifest_sha256": manifest_sha256(manifest_path),
+        "split": split,
+        "images": len(labels),
+        "float_accuracy": float((float_class == labels).mean()),
+        "int8_accuracy": float((int8_class == labels).mean()),
+        "agreement": float((float_class == int8_class).mean()),
+        "disagreements": int((float_class != int8_class).sum()),
+        "int8_kernels": "LiteRT BUILTIN_REF (reference kernels, bit-exact with the device)",
+        "calibration": {k: cal.get(k) for k in ("split", "seed", "count", "per_class")},
+        "ops": sorted(set(operator_names(tflite_path))),
+    }
+    (tflite_path.parent / REPORT_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    return record
 
 
 def _interpreter(tflite_path: Path):
@@ -246,14 +295,27 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     out = quantize(a.model, a.manifest, a.out, a.calibration_count, a.seed)
     print(f"tflite: {out}")
-    ops = set(operator_names(out))
-    extra = ops - ALLOWED_OPS
-    print(
-        f"ops: {sorted(ops)}" + (f" (outside the compiler's set: {sorted(extra)})" if extra else "")
-    )
-    print(f"test accuracy (int8, reference kernels): {int8_accuracy(out, a.manifest):.4f}")
-    print(f"float/int8 agreement (test): {float_int8_agreement(a.model, out, a.manifest):.4f}")
+    print(format_report(json.loads((out.parent / REPORT_FILE).read_text())))
     return 0
+
+
+def format_report(report: dict) -> str:
+    """Human-readable lines for a ``quantize_report`` record."""
+    ops = set(report["ops"])
+    extra = ops - ALLOWED_OPS
+    split, n = report["split"], report["images"]
+    return "\n".join(
+        [
+            f"ops: {sorted(ops)}"
+            + (f" (outside the compiler's set: {sorted(extra)})" if extra else ""),
+            f"{split} accuracy (float, {n} images): {report['float_accuracy']:.4f}",
+            f"{split} accuracy (int8, reference kernels): {report['int8_accuracy']:.4f}",
+            (
+                f"float/int8 agreement ({split}): {report['agreement']:.4f} "
+                f"({report['disagreements']} of {n} differ)"
+            ),
+        ]
+    )
 
 
 if __name__ == "__main__":
