@@ -8,7 +8,7 @@ MODEL   ?= ../shared/models/mlperf_vww_96_int8.tflite
 OUT     ?= build
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast firmware bench lint clean
+.PHONY: help setup demo test test-fast firmware bench bench-audit lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ firmware: setup ## compile MODEL and build the HIL firmware for BOARD into OUT/
 
 bench: setup ## engine benchmarks: instructions, memory and exactness per model and board
 	$(PY) -m training.bench --out $(OUT)/bench
+
+bench-audit: setup ## privacy audit of a clean build over 1000 canary frames: throughput, false alarms
+	$(PY) scripts/bench_audit.py --frames 1000 --out $(OUT)/bench_audit
 
 lint: setup ## ruff lint
 	$(PY) -m ruff check peekless training host_tools tests

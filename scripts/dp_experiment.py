@@ -14,9 +14,16 @@ under --out and a ``result.json`` there; ``report`` collects them into one table
         --train-only bn_and_logits --target-epsilon 8 --batch-size 512 --epochs 30 \
         --l2-clip 5 --learning-rate 3e-3 --optimizer adam --dp-seed 1
     $P report
+    # the larger private set (N = 18,000), same public model:
+    Q=".venv/bin/python scripts/dp_experiment.py --out runs/dpexp20k"
+    $Q data --n 24000
+    $Q nondp --epochs 10
+    $Q dp --name dp_finetune_20ep --init-model runs/dpexp/public/model.keras \
+        --target-epsilon 8 --batch-size 512 --epochs 20 --l2-clip 5 --learning-rate 3e-3
+    $Q report
 
 ``data`` builds the dataset exactly as ``make demo`` does (``build_dataset(n=3000,
-seed=0)``); ``nondp`` is ``training.train.train`` with its defaults; ``overfit`` fits the
+seed=0)``; ``--n`` for a larger one); ``nondp`` is ``training.train.train`` with its defaults; ``overfit`` fits the
 ordinary model, without augmentation, to the first 300 train images for 100 epochs;
 ``public`` trains the ordinary model on 400 synthetic scenes of another seed (public data:
 no private image among them), which ``dp --init-model`` then fine-tunes with DP-SGD. The
@@ -79,7 +86,7 @@ def _finish(run: Path, model_path: Path, manifest: Path, members, result: dict) 
 def cmd_data(a) -> None:
     from training.synthetic import build_dataset
 
-    print(build_dataset(a.out / "data", n=3000, seed=0))
+    print(build_dataset(a.out / "data", n=a.n, seed=0))
 
 
 def cmd_nondp(a) -> None:
@@ -87,8 +94,8 @@ def cmd_nondp(a) -> None:
 
     run = a.out / "nondp"
     started = time.perf_counter()
-    model = train(_manifest(a.out), run)
-    result = {"kind": "non-DP (train() defaults)", "wall_seconds": time.perf_counter() - started}
+    model = train(_manifest(a.out), run, **({"epochs": a.epochs} if a.epochs else {}))
+    result = {"kind": "non-DP (train() defaults" + (f", {a.epochs} epochs)" if a.epochs else ")"), "wall_seconds": time.perf_counter() - started}
     history = json.loads((run / "training_history.json").read_text())
     result["seconds_per_epoch"] = history["train_seconds"] / len(history["epochs"])
     _finish(run, model, _manifest(a.out), "train", result)
@@ -195,8 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/dpexp"))
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("data").set_defaults(func=cmd_data)
-    sub.add_parser("nondp").set_defaults(func=cmd_nondp)
+    data = sub.add_parser("data")
+    data.set_defaults(func=cmd_data)
+    data.add_argument("--n", type=int, default=3000, help="scenes (the demo's: 3000)")
+    nondp = sub.add_parser("nondp")
+    nondp.set_defaults(func=cmd_nondp)
+    nondp.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     sub.add_parser("overfit").set_defaults(func=cmd_overfit)
     sub.add_parser("public").set_defaults(func=cmd_public)
     sub.add_parser("report").set_defaults(func=cmd_report)

@@ -430,6 +430,19 @@ def test_train_cli_dispatches_dp_to_training_dp(monkeypatch, tmp_path, capsys):
     assert kw == {
         "epochs": 4, "seed": 0, "width": 0.25, "l2_clip": 1.0,  # batch size: train_dp's
         "noise_multiplier": None, "target_epsilon": 3.0, "delta": 1e-5,
+        "init_model": None, "train_only": "all",
     }  # fmt: skip
+    public = tmp_path / "public.keras"
+    tune = ["--target-epsilon", "8", "--init-model", str(public), "--learning-rate", "1e-3"]
+    assert main([*argv, *tune, "--train-only", "bn_and_logits"]) == 0
+    kw = calls[-1][2]
+    assert (kw["init_model"], kw["train_only"], kw["learning_rate"]) == (
+        public,
+        "bn_and_logits",
+        1e-3,
+    )
     assert main([*argv, "--recipe", "mlperf"]) == 2
     assert "--dp" in capsys.readouterr().err
+    plain = [a for a in argv if a != "--dp"]
+    assert main([*plain, "--init-model", str(public)]) == 2  # fine-tuning is DP-only
+    assert "--init-model" in capsys.readouterr().err

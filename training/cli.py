@@ -80,6 +80,20 @@ def register(subparsers) -> None:
         help="per-example gradient clipping norm",
     )
     dp.add_argument("--delta", type=float, default=None, help="default: training/dp.py's")
+    dp.add_argument(
+        "--init-model",
+        type=Path,
+        default=None,
+        help="fine-tune this .keras model, trained on public data only (refused if it saw "
+        "any image of MANIFEST); BatchNormalization statistics stay frozen",
+    )
+    dp.add_argument(
+        "--train-only",
+        choices=("all", "bn_and_logits"),
+        default="all",
+        help="with --init-model: train every weight, or only BatchNorm gamma/beta and logits",
+    )
+    dp.add_argument("--learning-rate", type=float, default=None, help="DP-SGD peak learning rate")
     p.set_defaults(func=_train)  # fmt: skip
 
     p = subparsers.add_parser("quantize", help="full-int8 .tflite from a trained Keras model")
@@ -125,6 +139,10 @@ def register(subparsers) -> None:
 
 def _train(args) -> int:
     tf_config_source = args.workers_config or (os.environ.get("TF_CONFIG") or None)
+    if not args.dp and (args.init_model or args.learning_rate is not None):
+        print("peekless train: --init-model and --learning-rate belong to --dp "
+              "(the recipe sets the ordinary run's schedule)", file=sys.stderr)  # fmt: skip
+        return 2
     if args.dp:
         clash = [
             flag
@@ -188,7 +206,11 @@ def _train_kwargs(args) -> dict:
 def _train_dp(args) -> Path:
     from training.dp import train_dp  # training/dp.py: DP-SGD with a privacy accountant
 
-    given = {"epochs": args.epochs, "batch_size": args.batch_size}  # None: train_dp's defaults
+    given = {  # None: train_dp's defaults
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+    }
     return train_dp(
         args.manifest,
         args.out,
@@ -199,6 +221,8 @@ def _train_dp(args) -> Path:
         noise_multiplier=args.noise_multiplier,
         target_epsilon=args.target_epsilon,
         delta=args.delta,
+        init_model=args.init_model,
+        train_only=args.train_only,
     )
 
 
