@@ -338,15 +338,8 @@ def train(
     record = {
         "config": {
             "model_family": model.name,
-            "recipe": rec.name,
-            "arch": arch,
-            "input_shape": list(input_shape),
-            "num_classes": num_classes,
-            "width": width,
-            "epochs": epochs,
-            "batch_size": batch_size,
+            **{k: v for k, v in config.items() if k != "manifest_sha256"},  # under "dataset"
             "steps_per_epoch": steps,
-            "seed": seed,
             "optimizer": type(model.optimizer).__name__,
             "learning_rate": rec.learning_rate,
             "schedule": rec.describe_schedule(epochs),
