@@ -12,9 +12,9 @@ from training.compiler.host_runner import build_host_runner, run_host_runner
 from training.compiler.tflite_reader import read_tflite
 from training.reference import litert_reference
 
-RANDOM_MODEL_SEEDS = range(1000, 1030)
-MORE_OPS_SEEDS = range(2001, 2009)  # random_model_more_ops: max pooling, PAD, MEAN
-BRANCH_SEEDS = range(3000, 3005)  # random_model_branches: ADD, CONCATENATION, residuals
+RANDOM_MODEL_SEEDS = range(1000, 1150)
+MORE_OPS_SEEDS = range(2001, 2031)  # random_model_more_ops: max pooling, PAD, MEAN
+BRANCH_SEEDS = range(3000, 3020)  # random_model_branches: ADD, CONCATENATION, residuals
 
 
 def assert_bit_exact(got: np.ndarray, ref: np.ndarray, what: str) -> None:
