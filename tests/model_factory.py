@@ -29,6 +29,25 @@ def convert_int8(model, out_path: Path, seed: int = 0, samples: int = 32) -> Pat
     return out_path
 
 
+def _seed_kernels(model, rng) -> None:
+    """Draw every convolution and dense kernel from ``rng`` (LeCun uniform). Keras'
+    own initialisers follow the process's global seed state, which earlier tests in the
+    same session change: the same seed then gave another model (and once one whose
+    activations were all zero at calibration, which the converter left in float)."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) or not layer.weights:
+            continue
+        w = layer.get_weights()
+        shape = w[0].shape
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        fan_in = shape[0] * shape[1] if depthwise else int(np.prod(shape[:-1]))
+        limit = np.sqrt(3.0 / max(fan_in, 1))
+        w[0] = rng.uniform(-limit, limit, shape).astype(np.float32)
+        layer.set_weights(w)
+
+
 def random_model(seed: int):
     """A random chain of the engine's ops with random geometry, activations and widths."""
     import keras
@@ -79,6 +98,7 @@ def random_model(seed: int):
     if rng.integers(3) == 0:
         x = keras.layers.Softmax()(x)
     model = keras.Model(inp, x)
+    _seed_kernels(model, rng)
     # Untrained batch-norm statistics are trivial; give them spread so folding is exercised.
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -124,6 +144,7 @@ def random_model_more_ops(seed: int):
     x = keras.layers.Reshape((-1,))(x)
     x = keras.layers.Dense(int(rng.integers(2, 5)))(x)
     model = keras.Model(inp, x)
+    _seed_kernels(model, rng)
     for layer in model.layers:
         if layer.weights and layer.weights[-1].name.endswith("bias"):
             w = layer.get_weights()
@@ -163,6 +184,7 @@ def random_model_branches(seed: int):
         x = keras.layers.Concatenate()([keras.layers.Dense(3)(x), keras.layers.Dense(2)(x)])
     x = keras.layers.Dense(int(rng.integers(2, 5)))(x)
     model = keras.Model(inp, x)
+    _seed_kernels(model, rng)
     for layer in model.layers:
         if layer.weights and layer.weights[-1].name.endswith("bias"):
             w = layer.get_weights()
