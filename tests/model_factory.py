@@ -25,8 +25,25 @@ def convert_int8(model, out_path: Path, seed: int = 0, samples: int = 32) -> Pat
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
-    out_path.write_bytes(conv.convert())
-    return out_path
+    # TF 2.21's converter is not deterministic on some of these small random graphs: run
+    # after run on the same model and data it now and then leaves the last FULLY_CONNECTED
+    # in float behind a DEQUANTIZE (seen with random_model(1060), about 1 in 7 runs). That
+    # is the converter's output, not a case for the engine; convert again.
+    for _ in range(CONVERT_TRIES):
+        out_path.write_bytes(conv.convert())
+        if _is_full_int8(out_path):
+            return out_path
+    raise RuntimeError(f"{out_path.name}: the converter left float tensors {CONVERT_TRIES} times")
+
+
+CONVERT_TRIES = 5
+
+
+def _is_full_int8(path: Path) -> bool:
+    from training.compiler.tflite_reader import read_tflite
+
+    graph = read_tflite(path)
+    return all(t.dtype != "FLOAT32" for t in graph.tensors)
 
 
 def _seed_kernels(model, rng) -> None:
