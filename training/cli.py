@@ -266,12 +266,8 @@ def _model_card(args) -> int:
 
 
 def _membership_audit(args) -> int:
-    try:
-        from training.membership import audit_membership
-    except ImportError as exc:
-        print(f"peekless membership-audit: training.membership is not available ({exc})",
-              file=sys.stderr)  # fmt: skip
-        return 1
+    from training.membership import audit_membership
+
     model = args.model / "model.keras" if args.model.is_dir() else args.model
     result = audit_membership(
         model, args.manifest, members=args.members, nonmembers=args.nonmembers,

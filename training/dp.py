@@ -69,10 +69,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.ingest import load_manifest, load_split, manifest_sha256
+from training.ingest import load_manifest, manifest_sha256
 from training.ingest.manifest import sha256_file
 from training.preprocess import to_float_input
-from training.train import GAIN_RANGE, MAX_SHIFT, augment
+from training.train import GAIN_RANGE, MAX_SHIFT, augment, start_run
 
 ACCOUNTANT = "dp-accounting RDP"
 LEARNING_RATE = 2e-3
@@ -466,14 +466,8 @@ def train_dp(
         raise ValueError(f"batch_size and epochs must be >= 1, not {batch_size}, {epochs}")
 
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    manifest = load_manifest(manifest_path)
-    x_train, y_train = load_split(manifest_path, "train")
-    x_val, y_val = load_split(manifest_path, "val")
+    manifest, (x_train, y_train), (x_val, y_val) = start_run(manifest_path, out_dir, seed)
     n = len(x_train)
-    if n == 0:
-        raise ValueError(f"{manifest_path}: the train split is empty")
     if batch_size > n:
         raise ValueError(f"batch_size {batch_size} is larger than the train split ({n})")
     q = batch_size / n

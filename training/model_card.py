@@ -602,15 +602,8 @@ def export_and_card(
     from training.quantize import REPORT_FILE, quantize
 
     model_dir = Path(model_dir)
-    train_counts = load_manifest(manifest_path)["counts"]["train"]
-    # 200 images (100 per class), fewer when a small dataset has fewer of one class
-    count = min(200, 2 * min(train_counts["person"], train_counts["no_person"]))
     tflite = quantize(
-        model_dir / "model.keras",
-        manifest_path,
-        model_dir / "model_int8.tflite",
-        calibration_count=count,
-        seed=seed,
+        model_dir / "model.keras", manifest_path, model_dir / "model_int8.tflite", seed=seed
     )
     report = json.loads((tflite.parent / REPORT_FILE).read_text())
     card = write_model_card(model_dir, manifest_path, tflite, membership=membership, seed=seed)

@@ -88,8 +88,8 @@ def quantize(
 ) -> Path:
     """Convert the Keras model to a full-integer int8 TFLite model at ``out_path``.
 
-    Calibration: ``calibration_count`` images of the manifest's train split, equal numbers
-    per class, chosen with ``seed``; their ids go to ``out_path.with_suffix(
+    Calibration: ``calibration_count`` images of the manifest's train split (fewer when a
+    class has fewer than half of them), equal numbers per class, chosen with ``seed``; their ids go to ``out_path.with_suffix(
     '.calibration.json')``. Raises QuantizationError unless the input is int8 with scale
     1/255 and zero point -128 and the output is int8. With ``report`` (the default), also
     writes ``quantize_report.json`` beside it (``quantize_report``) when the dataset has a
@@ -103,7 +103,9 @@ def quantize(
         raise ValueError(f"calibration_count must be >= 2, not {calibration_count}")
     images, labels = load_split(manifest_path, CALIBRATION_SPLIT)
     ids = load_split_ids(manifest_path, CALIBRATION_SPLIT)
-    chosen = calibration_indices(labels, calibration_count, seed)
+    # Half per class: a small dataset with fewer images of one class calibrates on fewer.
+    count = min(calibration_count, 2 * min(int(np.sum(labels == 0)), int(np.sum(labels == 1))))
+    chosen = calibration_indices(labels, max(count, 2), seed)
     if int(images[chosen].max()) != 255:
         raise QuantizationError(
             "no calibration image reaches pixel value 255, so the input scale would not be "

@@ -181,6 +181,21 @@ def _tensorboard_callback(log_dir: Path, log: Callable[[str], None]):
     )
 
 
+def start_run(manifest_path: Path, out_dir: Path, seed: int):
+    """What every training run (ordinary, multi-worker, DP) does first: make ``out_dir``,
+    seed Keras, and load the manifest and its train and val splits (train must not be
+    empty). Returns (manifest, (x_train, y_train), (x_val, y_val))."""
+    import keras
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    manifest = load_manifest(manifest_path)
+    train_split = load_split(manifest_path, "train")
+    if len(train_split[0]) == 0:
+        raise ValueError(f"{manifest_path}: the train split is empty")
+    return manifest, train_split, load_split(manifest_path, "val")
+
+
 def train(
     manifest_path: Path,
     out_dir: Path,
@@ -229,13 +244,7 @@ def train(
     distributed = strategy is not None and strategy.num_replicas_in_sync > 1
 
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    manifest = load_manifest(manifest_path)
-    x_train, y_train = load_split(manifest_path, "train")
-    x_val, y_val = load_split(manifest_path, "val")
-    if len(x_train) == 0:
-        raise ValueError(f"{manifest_path}: the train split is empty")
+    manifest, (x_train, y_train), (x_val, y_val) = start_run(manifest_path, out_dir, seed)
     input_shape = tuple(int(d) for d in x_train.shape[1:])
     num_classes = 2
     steps = steps_per_epoch(len(x_train), batch_size, drop_remainder=distributed)
