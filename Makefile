@@ -31,13 +31,13 @@ firmware: setup ## compile MODEL and build the HIL firmware for BOARD into OUT/
 	$(PEEKLESS) firmware --board $(BOARD) --model-dir $(OUT)/generated --out $(OUT)/firmware-$(BOARD)
 
 bench: setup ## engine benchmarks: instructions, memory and exactness per model and board
-	$(PY) -m training.bench --out $(OUT)/bench
+	$(PY) -m compiler.bench --out $(OUT)/bench
 
 bench-audit: setup ## privacy audit of a clean build over 1000 canary frames: throughput, false alarms
 	$(PY) scripts/bench_audit.py --frames 1000 --out $(OUT)/bench_audit
 
 lint: setup ## ruff lint
-	$(PY) -m ruff check peekless training host_tools tests
+	$(PY) -m ruff check peekless training compiler host_tools tests
 
 clean: ## remove build outputs (keeps .venv and runs/)
 	rm -rf $(OUT) firmware/build

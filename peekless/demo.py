@@ -43,7 +43,7 @@ def run_demo(out: Path | None, images: int = 3000, epochs: int | None = None, se
     from host_tools.firmware_build import build_firmware, hello_expectations
     from host_tools.frame_bank import write_frame_bank
     from host_tools.protocol import Decision, Stats, parse_capture
-    from training.compiler import compile_model
+    from compiler import compile_model
     from training.ingest import load_split, manifest_sha256
     from training.preprocess import to_model_input
     from training.quantize import quantize

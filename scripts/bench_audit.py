@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     if args.tflite:
-        from training.compiler import compile_model
+        from compiler import compile_model
 
         generated = out / "generated"
         compile_model(args.tflite, generated)

@@ -30,7 +30,7 @@ no private image among them), which ``dp --init-model`` then fine-tunes with DP-
 public model's audit uses the private train split as "members": it never saw them, so
 that row is a null control. Each model is quantised to int8 (``training.quantize``), its
 int8 test accuracy measured with the reference kernels, compiled with
-``training.compiler`` and audited with ``training.membership`` (members: the images it
+``compiler`` and audited with ``training.membership`` (members: the images it
 was trained on; non-members: the test split, as many).
 """
 
@@ -57,7 +57,7 @@ def _manifest(out: Path) -> Path:
 
 def _finish(run: Path, model_path: Path, manifest: Path, members, result: dict) -> dict:
     """Quantise, measure, compile and audit one trained model; write run/result.json."""
-    from training.compiler import compile_model
+    from compiler import compile_model
     from training.membership import audit_membership, summary
     from training.quantize import int8_accuracy, quantize
     from training.train import evaluate_keras

@@ -38,7 +38,7 @@ def build_tiny_model(root: Path) -> Path:
     import keras
     from model_factory import convert_int8
 
-    from training.compiler import compile_model
+    from compiler import compile_model
 
     keras.utils.set_random_seed(5)
     inp = keras.Input(SHAPE, batch_size=1)

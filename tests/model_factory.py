@@ -40,7 +40,7 @@ CONVERT_TRIES = 5
 
 
 def _is_full_int8(path: Path) -> bool:
-    from training.compiler.tflite_reader import read_tflite
+    from compiler.tflite_reader import read_tflite
 
     graph = read_tflite(path)
     return all(t.dtype != "FLOAT32" for t in graph.tensors)

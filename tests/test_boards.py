@@ -121,7 +121,7 @@ def cached_small_gray_model() -> Path:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory, mlperf_tflite: Path) -> dict:
     """name -> (tflite, compiled model folder)."""
-    from training.compiler import compile_model
+    from compiler import compile_model
 
     root = tmp_path_factory.mktemp("models")
     small = cached_small_gray_model()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from model_factory import convert_int8
 
-from training.compiler import UnsupportedModelError, compile_model
+from compiler import UnsupportedModelError, compile_model
 
 
 def test_truncated_file(tmp_path, mlperf_tflite):

@@ -210,7 +210,7 @@ def test_a_dp_run_records_the_accountants_epsilon(dp_run):
 def test_the_dp_model_has_no_batchnorm_and_quantises_and_compiles(dp_run, tmp_path):
     import keras
 
-    from training.compiler import compile_model
+    from compiler import compile_model
     from training.quantize import ALLOWED_OPS, int8_accuracy, operator_names, quantize
 
     manifest, model = dp_run

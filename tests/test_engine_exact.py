@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from model_factory import convert_int8, random_model, random_model_branches, random_model_more_ops
 
-from training.compiler import compile_model
-from training.compiler.host_runner import build_host_runner, run_host_runner
-from training.compiler.tflite_reader import read_tflite
+from compiler import compile_model
+from compiler.host_runner import build_host_runner, run_host_runner
+from compiler.tflite_reader import read_tflite
 from training.reference import litert_reference
 
 RANDOM_MODEL_SEEDS = range(1000, 1150)
@@ -59,7 +59,7 @@ def test_random_model_bit_exact(seed, random_tflite, tmp_path):
 def test_random_models_cover_every_kernel_and_option(random_tflite):
     """The seeds above must exercise what they claim to; a generator change that stops
     producing some option would silently weaken the suite."""
-    from training.compiler.lower import lower
+    from compiler.lower import lower
 
     kernels, options = set(), set()
     for seed in RANDOM_MODEL_SEEDS:
@@ -122,7 +122,7 @@ def test_random_model_branches_bit_exact(seed, branches_tflite, tmp_path):
 
 
 def test_branch_models_cover_add_and_concatenation(branches_tflite):
-    from training.compiler.lower import lower
+    from compiler.lower import lower
 
     kernels = set()
     for seed in BRANCH_SEEDS:
@@ -131,7 +131,7 @@ def test_branch_models_cover_add_and_concatenation(branches_tflite):
 
 
 def test_more_ops_models_cover_the_new_ops(more_ops_tflite):
-    from training.compiler.lower import lower
+    from compiler.lower import lower
 
     kernels = set()
     for seed in MORE_OPS_SEEDS:

@@ -13,9 +13,9 @@ import pytest
 from model_factory import convert_int8, random_model
 
 from host_tools import emulator
-from training.bench.device import FIRMWARE, available_boards, build_image, run_bench
-from training.compiler import compile_model
-from training.compiler.tflite_reader import read_tflite
+from compiler.bench.device import FIRMWARE, available_boards, build_image, run_bench
+from compiler import compile_model
+from compiler.tflite_reader import read_tflite
 from training.reference import litert_reference
 
 ENGINE_INCLUDE = FIRMWARE / "engine" / "include"

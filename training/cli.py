@@ -236,7 +236,7 @@ def _quantize(args) -> int:
 
 
 def _compile(args) -> int:
-    from training.compiler import UnsupportedModelError, compile_model
+    from compiler import UnsupportedModelError, compile_model
 
     try:
         result = compile_model(args.tflite, args.out)

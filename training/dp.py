@@ -31,7 +31,7 @@ statistics of the whole batch, so one example's gradient depends on the others a
 per-example clipping no longer bounds its influence; its moving averages are a
 non-private statistic of the training data too. GroupNormalization would be private but
 does not fold into a convolution: the int8 TFLite model would gain MEAN / SUB / MUL /
-RSQRT operators that ``training/compiler`` does not lower. So there are two DP models,
+RSQRT operators that ``compiler`` does not lower. So there are two DP models,
 both of which fold to the same operators as ``training/model.py``'s and compile:
 
 - from scratch (default): ``build_dp_model``, the same MobileNetV1-like network with no

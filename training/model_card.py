@@ -170,7 +170,7 @@ def model_size(model_path: Path, tflite_path: Path | None) -> dict:
         "weight_bytes": None,
     }
     if tflite_path is not None:
-        from training.compiler import UnsupportedModelError, compile_model
+        from compiler import UnsupportedModelError, compile_model
 
         try:
             with tempfile.TemporaryDirectory() as tmp:
@@ -310,7 +310,7 @@ def _versions() -> dict:
     import keras
     import tensorflow as tf
 
-    from training.compiler.compile import COMPILER_VERSION
+    from compiler.compile import COMPILER_VERSION
 
     return {
         "python": platform.python_version(),

@@ -1,7 +1,7 @@
 /* Kernel checker: every optimized variant against its _ref, bit for bit, on random shapes
  * and parameters, in every buffer layout the memory planner may give a kernel (separate,
  * in place, output starting before the input). Runs on the emulated boards
- * (tests/test_engine_variants.py builds it with training/bench/device.py).
+ * (tests/test_engine_variants.py builds it with compiler/bench/device.py).
  *
  * Output on UART0: "V <variant>", one "F ..." line per mismatch (kernel, case, byte,
  * reference, variant), then "R <cases> <failures>"; the exit status is 0 only without

@@ -24,7 +24,7 @@
  *    output may start `delta` bytes before the input (out = in + delta, delta <= 0)
  *    whenever, for every oy,
  *    out_row_bytes * (oy + 1) + delta <= in_row_bytes * max(0, oy * stride_h - pad_top)
- *    (training/compiler/planner.py computes the largest such delta).
+ *    (compiler/planner.py computes the largest such delta).
  *  - Other kernels: output and input must not overlap.
  */
 #ifndef PK_ENGINE_H

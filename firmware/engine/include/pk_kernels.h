@@ -15,7 +15,7 @@
 
 #if !defined(PK_KERNELS_REF) && defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 /* Cortex-M55: per kernel, whichever executed fewer instructions on MLPerf VWW
- * (training/bench, mps3-an547): the DSP depthwise and general convolutions beat the MVE
+ * (compiler/bench, mps3-an547): the DSP depthwise and general convolutions beat the MVE
  * ones (e.g. 0.83 M vs 1.28 M on the first depthwise layer), the MVE pointwise beats the
  * DSP one from 32 input channels up and hands narrower inputs to it. */
 #define PK_KERNELS_VARIANT "mve"

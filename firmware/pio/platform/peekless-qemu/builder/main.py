@@ -53,7 +53,7 @@ else:
     ):
         print("Compiling model %s -> %s" % (tflite, model_dir))
         subprocess.check_call(
-            [python, "-c", "import sys; from training.compiler import compile_model; "
+            [python, "-c", "import sys; from compiler import compile_model; "
              "compile_model(sys.argv[1], sys.argv[2])", tflite, model_dir],
             cwd=join(project_dir, ".."),
         )

@@ -1,6 +1,6 @@
 """`make bench`: the engine on every model and emulated board.
 
-    python -m training.bench --out build/bench [--inputs 1000] [--boards an386,an547]
+    python -m compiler.bench --out build/bench [--inputs 1000] [--boards an386,an547]
 
 For each model (the MLPerf VWW reference; the newest demo model under runs/, else a small
 generated one) and each emulated board whose port exists, it compiles the model, builds
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.bench.device import FIRMWARE, REPO, available_boards, build_image, run_bench
-from training.bench.plot import plot_memory_plan
-from training.bench.tflm import run_tflm
+from compiler.bench.device import FIRMWARE, REPO, available_boards, build_image, run_bench
+from compiler.bench.plot import plot_memory_plan
+from compiler.bench.tflm import run_tflm
 
 MLPERF = Path(os.environ.get("PEEKLESS_SHARED", REPO.parent / "shared")) / "models" / "mlperf_vww_96_int8.tflite"
 BENCH_DEFINES = ("-include", str(FIRMWARE / "bench" / "bench_trace.h"))
@@ -42,7 +42,7 @@ def find_models(out: Path) -> list[tuple[str, Path]]:
     if demos:
         models.append((f"demo ({demos[-1].parts[-3]})", demos[-1]))
     else:
-        from training.bench.models import small_model
+        from compiler.bench.models import small_model
 
         models.append(("small generated", small_model(out / "models" / "small_int8.tflite")))
     return models
@@ -63,10 +63,10 @@ def reference_outputs(tflite: Path, x: np.ndarray, cache: Path) -> np.ndarray:
 
 
 def bench_model(name: str, tflite: Path, boards: list[str], n: int, out: Path, seed: int) -> dict:
-    from training.compiler import compile_model
-    from training.compiler.lower import lower
-    from training.compiler.planner import plan_memory
-    from training.compiler.tflite_reader import read_tflite
+    from compiler import compile_model
+    from compiler.lower import lower
+    from compiler.planner import plan_memory
+    from compiler.tflite_reader import read_tflite
 
     slug = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
     gen = out / slug / "generated"
@@ -183,7 +183,7 @@ def render_markdown(entries: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m compiler.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("build/bench"))
     ap.add_argument("--inputs", type=int, default=1000,

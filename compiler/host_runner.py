@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
 ENGINE = FIRMWARE / "engine"
 
 

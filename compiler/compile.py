@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.compiler.codegen import render
-from training.compiler.lower import lower
-from training.compiler.planner import plan_memory
-from training.compiler.tflite_reader import read_tflite
+from compiler.codegen import render
+from compiler.lower import lower
+from compiler.planner import plan_memory
+from compiler.tflite_reader import read_tflite
 
 COMPILER_VERSION = "0.1.0"
 TOOL = f"peekless-compiler {COMPILER_VERSION}"

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from training.compiler.lower import Step
-from training.compiler.tflite_reader import Graph
+from compiler.lower import Step
+from compiler.tflite_reader import Graph
 
 ALIGN = 16  # bytes; keeps word and SIMD loads aligned on every Cortex-M
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import tflite
 
-from training.compiler.errors import UnsupportedModelError
+from compiler.errors import UnsupportedModelError
 
 _OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}

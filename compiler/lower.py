@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from training.compiler.errors import UnsupportedModelError
-from training.compiler.quant import (
+from compiler.errors import UnsupportedModelError
+from compiler.quant import (
     SUPPORTED_ACTIVATIONS,
     activation_range,
     channel_multipliers,
@@ -17,7 +17,7 @@ from training.compiler.quant import (
     same_padding,
     softmax_scaling,
 )
-from training.compiler.tflite_reader import Graph, Operator, Tensor
+from compiler.tflite_reader import Graph, Operator, Tensor
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
                  "FULLY_CONNECTED", "RESHAPE", "SOFTMAX", "PAD", "PADV2", "MEAN", "ADD",

@@ -7,9 +7,9 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from training.compiler.lower import Step
-from training.compiler.planner import MemoryPlan
-from training.compiler.tflite_reader import Graph
+from compiler.lower import Step
+from compiler.planner import MemoryPlan
+from compiler.tflite_reader import Graph
 
 VALUES_PER_LINE = 24
 

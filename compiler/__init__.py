@@ -4,7 +4,7 @@ All decisions (multipliers, shifts, folded biases, padding, buffer offsets) are 
 on the host; the generated C only calls kernels with constants.
 """
 
-from training.compiler.compile import CompileResult, compile_model
-from training.compiler.errors import UnsupportedModelError
+from compiler.compile import CompileResult, compile_model
+from compiler.errors import UnsupportedModelError
 
 __all__ = ["CompileResult", "UnsupportedModelError", "compile_model"]

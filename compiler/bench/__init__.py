@@ -1,0 +1,1 @@
+"""Engine benchmarks on the emulated boards (`make bench`, `python -m compiler.bench`)."""

@@ -1,1 +1,0 @@
-"""Engine benchmarks on the emulated boards (`make bench`, `python -m training.bench`)."""
