@@ -38,12 +38,12 @@ def _decisions(outputs: np.ndarray, person_index: int = 1) -> np.ndarray:
 
 def run_demo(out: Path | None, images: int = 3000, epochs: int | None = None, seed: int = 0,
              board: str = "an386", frames: int = 0) -> dict:
+    from compiler import compile_model
     from host_tools.audit import audit_capture
     from host_tools.emulator import run_capture
     from host_tools.firmware_build import build_firmware, hello_expectations
     from host_tools.frame_bank import write_frame_bank
     from host_tools.protocol import Decision, Stats, parse_capture
-    from compiler import compile_model
     from training.ingest import load_split, manifest_sha256
     from training.preprocess import to_model_input
     from training.quantize import quantize

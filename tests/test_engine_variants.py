@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from model_factory import convert_int8, random_model
 
-from host_tools import emulator
-from compiler.bench.device import FIRMWARE, available_boards, build_image, run_bench
 from compiler import compile_model
+from compiler.bench.device import FIRMWARE, available_boards, build_image, run_bench
 from compiler.tflite_reader import read_tflite
+from host_tools import emulator
 from training.reference import litert_reference
 
 ENGINE_INCLUDE = FIRMWARE / "engine" / "include"

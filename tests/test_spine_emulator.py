@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from model_factory import convert_int8
 
+from compiler import compile_model
 from host_tools.audit import audit_capture, audit_cli_exit_code
 from host_tools.emulator import run_capture
 from host_tools.firmware_build import build_firmware, hello_expectations
 from host_tools.frame_bank import write_frame_bank
 from host_tools.protocol import Decision, Hello, Stats, parse_capture
-from compiler import compile_model
 from training.preprocess import to_model_input
 from training.reference import litert_reference
 
