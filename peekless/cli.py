@@ -8,6 +8,8 @@ import argparse
 import importlib
 import sys
 
+from peekless.errors import EXIT_USER_ERROR, UserError
+
 # Rooms that contribute subcommands; a room that is not installed is skipped with a note.
 ROOMS = (
     "peekless.demo",
@@ -23,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="peekless",
         description="Privacy-preserving person detection on microcontrollers: train, compile, "
         "run on Cortex-M, and prove that no image data leaves the device.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of a user error instead of one line"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in ROOMS:
@@ -44,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"peekless {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
