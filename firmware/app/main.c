@@ -18,7 +18,7 @@
 #include "pk_hil_checkpoint.h"
 #endif
 #if PEEKLESS_TEST_LEAK
-#include "pk_test_leaks_hil.h" /* TEST ONLY: deliberately leaky variants */
+#include "pk_test_leaks.h" /* TEST ONLY: deliberately leaky variants */
 #endif
 
 #if PEEKLESS_MODEL_OUTPUT_BYTES != 2

@@ -19,24 +19,13 @@
 
 /*
  * PEEKLESS_TEST_LEAK (default 0 = none, TEST ONLY): a deliberately leaky variant, one of
- * the PK_LEAK_* ids below, set by `make BUILD=hil LEAK=<name>` (see pk_test_leaks_hil.h
- * for what each one leaks). They exist so the privacy audit has known leaks to catch.
- * Never ship one; HIL builds only.
+ * the PK_LEAK_* ids of pk_test_leaks.h, set by `make LEAK=<name>` in a HIL or a
+ * production build. They exist so the privacy audit has known leaks to catch; a leaky
+ * image carries the symbol pk_test_leak_variant, which the production ELF check denies.
+ * Never ship one.
  */
-#define PK_LEAK_NONE 0
-#define PK_LEAK_RAW_FRAME 1
-#define PK_LEAK_HEX_FRAME 2
-#define PK_LEAK_BASE64_FRAME 3
-#define PK_LEAK_ZLIB_THUMBNAIL 4
-#define PK_LEAK_PIXEL_BIT 5
-#define PK_LEAK_EXTRA_RECORD 6
-#define PK_LEAK_RAM_REMNANT 7
 #ifndef PEEKLESS_TEST_LEAK
-#define PEEKLESS_TEST_LEAK PK_LEAK_NONE
-#endif
-
-#if PEEKLESS_TEST_LEAK && !PEEKLESS_BUILD_HIL
-#error "PEEKLESS_TEST_LEAK is a test-only variant: HIL builds only"
+#define PEEKLESS_TEST_LEAK 0
 #endif
 
 /*

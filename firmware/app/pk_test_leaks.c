@@ -1,15 +1,67 @@
 /*
- * TEST ONLY -- deliberately leaky HIL variants (see pk_test_leaks_hil.h). Every function
- * in this file exists to break the privacy guarantees so that the audit can prove it
- * notices. It is compiled only by `make BUILD=hil LEAK=<name>`; nothing here may ever be
- * linked into a production image (host_tools/elf_check.py denies any name with "leak").
+ * TEST ONLY -- deliberately leaky variants (see pk_test_leaks.h). Every function in this
+ * file exists to break the privacy guarantees so that the audit can prove it notices. It
+ * is compiled only by `make LEAK=<name>`, and every image it is in keeps the marker
+ * below, which host_tools/elf_check.py denies (any name with "leak"): no such image can
+ * pass for a shipped one.
  */
-#include "pk_test_leaks_hil.h"
+#include "pk_test_leaks.h"
 
 #include <string.h>
 
+#if defined(PK_BOARD_AN386) || defined(PK_BOARD_AN500) || defined(PK_BOARD_AN547)
+#include "board.h" /* the camera window of the emulated boards */
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_FLASH_COPY || PEEKLESS_TEST_LEAK == PK_LEAK_WINDOW_COPY
+#error "flash_copy and window_copy are variants of the emulated boards only"
+#endif
 #include "pk_hal.h"
 #include "pk_link.h"
+
+#define PK_STR2(x) #x
+#define PK_STR(x) PK_STR2(x)
+const char pk_test_leak_variant[] = "TEST ONLY: deliberately leaky image, PEEKLESS_TEST_LEAK="
+                                    PK_STR(PEEKLESS_TEST_LEAK) "; never ship";
+
+#if PEEKLESS_TEST_LEAK == PK_LEAK_RAM_XOR
+/* TEST ONLY: an obfuscated copy of the last frame, never wiped. */
+static uint8_t test_leak_xor_copy[PK_TEST_LEAK_COPY_BYTES];
+#endif
+
+#if PEEKLESS_TEST_LEAK == PK_LEAK_NOINIT_COPY
+/* TEST ONLY: the last frame, kept where a reset would not clear it either. */
+__attribute__((section(".noinit"))) static uint8_t test_leak_noinit[PK_TEST_LEAK_COPY_BYTES];
+#endif
+
+#if PEEKLESS_TEST_LEAK == PK_LEAK_FLASH_COPY
+/* TEST ONLY: a free area of the code region, which accepts writes on the emulator (a
+ * flash archive on a real board): above the image, below the region's end. */
+#if defined(PK_BOARD_AN547)
+#define PK_TEST_LEAK_FLASH_ADDR 0x00040000u /* 512 KiB ITCM */
+#else
+#define PK_TEST_LEAK_FLASH_ADDR 0x00300000u /* 4 MiB code SRAM */
+#endif
+#endif
+
+/* TEST ONLY: copy n bytes with a volatile destination, so no store is optimised away. */
+__attribute__((unused)) static void test_leak_copy(volatile uint8_t *dst, const uint8_t *src, size_t n, uint8_t x)
+{
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = (uint8_t)(src[i] ^ x);
+    }
+}
+
+/* TEST ONLY: the DECISION record with the given seq field and flags byte. */
+__attribute__((unused)) static void test_leak_send_decision(uint32_t seq_field, uint8_t flags)
+{
+    uint8_t p[PK_DECISION_BYTES];
+
+    p[0] = (uint8_t)seq_field;
+    p[1] = (uint8_t)(seq_field >> 8);
+    p[2] = (uint8_t)(seq_field >> 16);
+    p[3] = (uint8_t)(seq_field >> 24);
+    p[4] = flags;
+    pk_link_send_record(PK_REC_DECISION, p, sizeof p);
+}
 
 #if PEEKLESS_TEST_LEAK == PK_LEAK_ZLIB_THUMBNAIL
 /* TEST ONLY: one gray value for pixel (x, y) of any supported camera format. */
@@ -127,14 +179,32 @@ bool pk_test_leak_replace_decision(uint32_t seq, bool person, const uint8_t *fra
 #if PEEKLESS_TEST_LEAK == PK_LEAK_PIXEL_BIT
     /* TEST ONLY: flags bit 1 carries the LSB of one frame byte per DECISION. */
     const size_t n = pk_format_frame_bytes(fmt);
-    uint8_t p[PK_DECISION_BYTES];
 
-    p[0] = (uint8_t)seq;
-    p[1] = (uint8_t)(seq >> 8);
-    p[2] = (uint8_t)(seq >> 16);
-    p[3] = (uint8_t)(seq >> 24);
-    p[4] = (uint8_t)((person ? 1u : 0u) | (uint8_t)((frame[seq % n] & 1u) << 1));
-    pk_link_send_record(PK_REC_DECISION, p, sizeof p);
+    test_leak_send_decision(seq, (uint8_t)((person ? 1u : 0u) | ((frame[seq % n] & 1u) << 1)));
+    return true;
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_DECISION_PIXEL
+    /* TEST ONLY: the person bit is the top bit of the middle byte of the frame. */
+    (void)person;
+    test_leak_send_decision(seq, (uint8_t)(frame[pk_format_frame_bytes(fmt) / 2u] >> 7));
+    return true;
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_PIXEL_DELAY
+    /* TEST ONLY: 0..3 extra loop turns, chosen by one pixel's low bits, then the normal
+     * DECISION. */
+    const volatile uint8_t turns = frame[pk_format_frame_bytes(fmt) / 3u] & 3u;
+    for (volatile uint8_t i = 0; i < turns; i++) {
+    }
+    (void)seq;
+    (void)person;
+    return false;
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_RECORD_FIELDS
+    /* TEST ONLY: the seq field's top byte carries the frame's mean byte. */
+    const size_t n = pk_format_frame_bytes(fmt);
+    uint32_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += frame[i];
+    }
+    test_leak_send_decision((seq & 0x00FFFFFFu) | (uint32_t)(sum / n) << 24,
+                            person ? 1u : 0u);
     return true;
 #else
     (void)seq;
@@ -167,6 +237,22 @@ void pk_test_leak_after_decision(uint32_t seq, const uint8_t *frame, const pk_fo
         memcpy(p, frame, n < sizeof p ? n : sizeof p);
         pk_link_send_record(PK_TEST_LEAK_EXTRA_RECORD_TYPE, p, sizeof p); /* TEST ONLY */
     }
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_RAM_XOR
+    test_leak_copy(test_leak_xor_copy, frame, n < sizeof test_leak_xor_copy ? n
+                   : sizeof test_leak_xor_copy, 0x5Au);
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_FLASH_COPY
+    test_leak_copy((volatile uint8_t *)(uintptr_t)PK_TEST_LEAK_FLASH_ADDR, frame,
+                   n < PK_TEST_LEAK_COPY_BYTES ? n : PK_TEST_LEAK_COPY_BYTES, 0);
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_WINDOW_COPY
+    {
+        const size_t m = n < PK_TEST_LEAK_COPY_BYTES ? n : PK_TEST_LEAK_COPY_BYTES;
+        test_leak_copy((volatile uint8_t *)(uintptr_t)(PK_BOARD_BANK_BASE +
+                                                       PK_BOARD_BANK_BYTES - m),
+                       frame, m, 0);
+    }
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_NOINIT_COPY
+    test_leak_copy(test_leak_noinit, frame, n < sizeof test_leak_noinit ? n
+                   : sizeof test_leak_noinit, 0);
 #endif
 }
 
