@@ -100,9 +100,10 @@ class RamPlan:
     bank_addr: int
     frame_bytes: int
     n_frames: int
+    always_full: bool = False  # every RAM region and the whole bank at every checkpoint
 
     def regions_for(self, seq: int, recent: int, final: bool) -> list[tuple[str, int, int]]:
-        if final:
+        if final or self.always_full:
             bank = HEADER_SIZE + self.n_frames * self.frame_bytes
             return self.full + [("frame bank", self.bank_addr, bank)]
         lo = max(0, seq - recent + 1)
@@ -159,6 +160,7 @@ class CheckpointReader(threading.Thread):
         recent: int = 4,
         host: str = "127.0.0.1",
         timeout_s: float = 60.0,
+        cycle_counter: int | None = None,
     ) -> None:
         super().__init__(name="peekless-checkpoints", daemon=True)
         self.port = port
@@ -168,6 +170,7 @@ class CheckpointReader(threading.Thread):
         self.recent = recent
         self.host = host
         self.timeout_s = timeout_s
+        self.cycle_counter = cycle_counter
         self.snapshots: list[RamSnapshot] = []
         self.checkpoints = 0
         self.read_bytes = 0
@@ -223,7 +226,11 @@ class CheckpointReader(threading.Thread):
                         regions.append(RamRegion(name, addr, gdb.read_memory(addr, size)))
                         self.read_bytes += size
                     self.read_s += time.monotonic() - t0
-                    self.snapshots.append(RamSnapshot(seq, regions))
+                    cycles = None
+                    if self.cycle_counter is not None:
+                        word = gdb.read_memory(self.cycle_counter, 4)
+                        cycles = int.from_bytes(word, "little")
+                    self.snapshots.append(RamSnapshot(seq, regions, cycles))
                 # A stub stops before the breakpoint's instruction and does not step over
                 # it by itself (continuing would stop there again): take it out, step one
                 # instruction, put it back.

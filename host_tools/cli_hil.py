@@ -1,8 +1,9 @@
 """`peekless audit | emulate | monitor | flash`: thin wrappers over host_tools' public API.
 
-    peekless audit --elf build/peekless.elf --manifest build/build_manifest.json \
-        --frames 60 --json audit.json --junit audit.xml
-    peekless audit --port /dev/ttyACM0 --rig rig.json --elf build/peekless.elf
+    peekless audit --elf build-prod/peekless.elf --manifest build-prod/build_manifest.json \
+        --model model.tflite --json audit.json --junit audit.xml
+    peekless audit --port /dev/ttyACM0 --rig rig.json --elf build-hil/peekless.elf \
+        --model model.tflite --production-elf build-prod/peekless.elf
     peekless audit --capture capture.bin --bank frames.pkfb --manifest build_manifest.json
     peekless emulate --elf build/peekless.elf --canaries 5
     peekless monitor --port socket://127.0.0.1:4321
@@ -87,25 +88,46 @@ def describe(item) -> str:
 # --------------------------------------------------------------------------- audit
 
 
+def _camera(text: str) -> tuple[int, int, int]:
+    """``WxH:FORMAT`` (e.g. ``320x240:rgb565``) -> (width, height, format code)."""
+    from .frame_bank import format_code
+
+    try:
+        size, fmt = text.lower().split(":")
+        w, h = (int(x) for x in size.split("x"))
+        return (w, h, format_code(fmt))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f"want WxH:FORMAT (e.g. 320x240:rgb565), got {text!r}: {e}"
+        ) from None
+
+
 def _register_audit(subparsers) -> None:
+    from .noninterference.emulated import DEFAULT_FRAMES
+
     p = subparsers.add_parser(
         "audit",
-        help="privacy audit: prove that no image data leaves a device",
-        description="Show a device seeded canary frames and check everything it sends "
-        "(grammar, budget, canary windows raw and encoded, image signatures, entropy, "
-        "length/timing, differential runs, RAM remnants, production ELF allowlist).",
+        help="privacy audit: prove that nothing but the declared decisions leaves a device",
+        description="Run the image twice on frames that differ in pixels but have the same "
+        "reference decisions, and require everything an observer can see (every byte on every "
+        "UART, when it leaves, all writable memory after every frame) to be identical between "
+        "the runs, and every decision to equal the reference (docs/HIL_AUDIT.md).",
     )
     t = p.add_argument_group("target (one of)")
     t.add_argument(
         "--elf",
         type=Path,
-        help="HIL ELF: run it on the emulator (or, with "
-        "--port, the image on the board, for RAM read-back)",
+        help="the image to audit on the emulator: the production ELF that ships (with --port: "
+        "the HIL image on the board, for RAM read-back)",
     )
     t.add_argument(
         "--port", help="pyserial URL of a real device: /dev/ttyACM0, socket://, rfc2217://"
     )
-    t.add_argument("--capture", type=Path, help="audit a saved capture offline (needs --bank)")
+    t.add_argument(
+        "--capture",
+        type=Path,
+        help="run only the content diagnostics on a saved capture (needs --bank)",
+    )
     p.add_argument("--board", default="an386", help="emulated board (default an386)")
     p.add_argument(
         "--rig",
@@ -114,26 +136,56 @@ def _register_audit(subparsers) -> None:
         "commands to load the frame bank, reset, and a gdbserver address",
     )
     p.add_argument("--manifest", type=Path, help="build_manifest.json the HELLO must match")
-    p.add_argument("--frames", type=int, default=30, help="canary frames per run (default 30)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="the .tflite the firmware was built from: the reference decisions (required on "
+        "the emulator; its sha256 must be the one the device states)",
+    )
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=DEFAULT_FRAMES,
+        help=f"canary frames per run (default {DEFAULT_FRAMES})",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--shape", type=_shape, help="frame shape HxWxC (default: from the manifest or the ELF)"
+        "--camera",
+        type=_camera,
+        help="frames shown to a production image, WxH:FORMAT (default: the manifest's camera, "
+        "else 320x240:rgb565)",
+    )
+    p.add_argument(
+        "--shape", type=_shape, help="model input HxWxC (default: from the manifest or the ELF)"
     )
     p.add_argument(
         "--bank",
         type=Path,
-        help="use the frames of this PKFB bank instead of canaries (required with --capture)",
+        help="with --capture: the frames (PKFB bank) the device was shown",
     )
-    p.add_argument("--window", type=int, default=8, help="canary window in bytes (default 8)")
-    p.add_argument("--no-differential", action="store_true", help="skip the second run")
-    p.add_argument("--no-ram", action="store_true", help="skip RAM read-back")
+    p.add_argument("--window", type=int, default=8, help="--capture: window in bytes (default 8)")
     p.add_argument(
-        "--ram-every",
-        type=int,
-        help="RAM snapshot every K frames (default: every frame up to 100 frames)",
+        "--production-elf",
+        type=Path,
+        help="real boards: the shipped ELF, which the audited image must equal but for "
+        "--declared objects",
     )
-    p.add_argument("--production-elf", type=Path, help="production ELF for the allowlist check")
-    p.add_argument("--timeout", type=float, help="seconds per run (default 30 + 2 per frame)")
+    p.add_argument(
+        "--declared",
+        action="append",
+        default=[],
+        metavar="SYMBOL",
+        help="real boards: a test-only object the audited image may add or change (a name, or "
+        "a prefix ending in *); repeat",
+    )
+    p.add_argument(
+        "--timing-bound-ms",
+        type=float,
+        help="real boards: tolerance of host timestamps between the runs (default 5 ms)",
+    )
+    p.add_argument(
+        "--timeout", type=float, help="seconds per frame (emulator) or per run (real board)"
+    )
     p.add_argument("--json", type=Path, help="write the report as JSON here")
     p.add_argument("--junit", type=Path, help="write the report as JUnit XML here")
     p.add_argument("--strict", action="store_true", help="a skipped check fails (exit 3)")
@@ -142,6 +194,8 @@ def _register_audit(subparsers) -> None:
 
 
 def cmd_audit(args) -> int:
+    from peekless.errors import UserError
+
     from .audit import audit_capture, audit_cli_exit_code
     from .frame_bank import read_frame_bank
     from .hil_audit import (
@@ -158,15 +212,15 @@ def cmd_audit(args) -> int:
 
     targets = [x for x in (args.port, args.capture) if x]
     if len(targets) > 1 or not (targets or args.elf):
-        _err("audit: give --elf (emulator), --port URL (real device) or --capture FILE")
-        return EXIT_USAGE
+        raise UserError("give --elf (emulator), --port URL (real device) or --capture FILE")
     try:
         manifest = _load_manifest(args.manifest)
-        bank = read_frame_bank(args.bank) if args.bank else None
+        if args.model is not None and not args.model.is_file():
+            raise UserError(f"--model {args.model}: no such file")
         if args.capture:
-            if bank is None:
-                _err("audit --capture: give --bank with the frames the device was shown")
-                return EXIT_USAGE
+            if args.bank is None:
+                raise UserError("--capture: give --bank with the frames the device was shown")
+            bank = read_frame_bank(args.bank)
             report = audit_capture(
                 args.capture.read_bytes(), bank, hello_manifest(manifest), window=args.window
             )
@@ -175,28 +229,33 @@ def cmd_audit(args) -> int:
                 rig = Rig.load(args.rig) if args.rig else None
                 target = SerialTarget(args.port, rig=rig, elf=args.elf)
             else:
+                if args.model is None:
+                    raise UserError(
+                        "--model: give the .tflite the firmware was built from (the reference "
+                        "decisions come from it)"
+                    )
                 target = EmulatorTarget(args.elf, board=args.board)
             config = AuditConfig(
                 frames=args.frames,
                 seed=args.seed,
-                shape=args.shape,
-                bank_frames=bank,
+                model=args.model,
                 manifest=manifest,
-                window=args.window,
-                differential=not args.no_differential,
-                ram=not args.no_ram,
-                ram_every=args.ram_every,
-                production_elf=args.production_elf,
+                camera=args.camera,
+                shape=args.shape,
                 timeout_s=args.timeout,
                 progress=not args.quiet and sys.stderr.isatty(),
+                production_elf=args.production_elf,
+                declared_objects=tuple(args.declared),
+                **({"timing_bound_s": args.timing_bound_ms / 1e3} if args.timing_bound_ms else {}),
             )
             report = run_audit(target, config)
     except (AuditError, RigError, ValueError, OSError) as e:
-        _err(f"audit: {e}")
-        return EXIT_USAGE
+        raise UserError(str(e)) from e
     write_outputs(report, args.json, args.junit)
     print(report.summary(findings=not args.quiet))
     meta = report.meta
+    if meta.get("statement"):
+        print(meta["statement"])
     if meta.get("frames_per_minute"):
         print(
             f"throughput: {meta['frames_per_minute']} frames/minute "

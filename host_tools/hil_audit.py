@@ -2,42 +2,36 @@
 
     from host_tools.hil_audit import AuditConfig, EmulatorTarget, run_audit
 
-    target = EmulatorTarget("build/peekless.elf", board="an386")
-    report = run_audit(target, AuditConfig(frames=30, manifest=manifest))
-    print(report.summary(findings=True))
+    target = EmulatorTarget("build-prod/peekless.elf", board="an386")
+    report = run_audit(target, AuditConfig(frames=32, model=tflite, manifest=manifest))
+    print(report.meta["statement"])
     write_outputs(report, json_path="audit.json", junit_path="audit.xml")
 
-What :func:`run_audit` does:
+The audit's definition (docs/HIL_AUDIT.md): the image is run twice, on frame sequences
+that differ in pixels but have the same reference decision at every position, and
+everything an observer can see -- every byte on every UART, when it leaves, all
+writable memory after every frame -- must be identical between the runs, and every
+decision must equal the reference. :class:`EmulatorTarget` runs the shipped
+(production) image on two QEMUs in lockstep (:mod:`host_tools.noninterference`);
+:class:`SerialTarget` runs a real board twice over any pyserial URL, with a
+:class:`Rig` (a JSON/YAML description of the user's flasher, bank loader, reset and
+gdbserver commands) to load each bank and reset the board. The serial path is tested
+against simulated devices and QEMU's gdbstub only, never on hardware.
 
-1. generates seeded canary frames (:mod:`host_tools.canaries`) at the model input size;
-2. run A: shows them to the device in bank order, capturing every byte it sends (with
-   arrival times) and, where the target allows, reading RAM back at each
-   ``pk_hil_checkpoint`` (:mod:`host_tools.checkpoints`);
-3. run B (differential): shows each position another frame that got the same label in
-   run A; the output must be byte-identical;
-4. runs every check of :mod:`host_tools.audit` and the production ELF check, and
-   returns an :class:`~host_tools.audit.AuditReport` whose ``meta`` holds the run
-   facts and the throughput (frames audited per minute of wall time).
-
-Targets: :class:`EmulatorTarget` boots an ELF in QEMU for each run (the frame bank is
-preloaded into RAM; QEMU's gdbstub gives RAM access). :class:`SerialTarget` talks to a
-real board over any pyserial URL, and uses a :class:`Rig` (a JSON/YAML description of
-the user's flasher, bank loader, reset and gdbserver commands) to load each bank and
-reset the board; see docs/HIL_AUDIT.md. The serial path is tested against simulated
-devices only, never on hardware.
+This module also keeps the plain device utilities the CLI and the pytest plugin use:
+:meth:`EmulatorTarget.open` boots a HIL image with a preloaded frame bank and gives a
+:class:`~host_tools.session.DeviceSession` on its serial link.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import math
 import os
 import shlex
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -49,32 +43,14 @@ import numpy as np
 import serial
 
 from . import emulator
-from .audit import (
-    AuditReport,
-    CheckResult,
-    Findings,
-    capture_checks,
-    check_differential,
-    check_elf_allowlist,
-    check_ram_remnants,
-    differential_order,
-    labels_from_capture,
-    skipped,
-)
-from .canaries import KINDS, generate_canaries
-from .checkpoints import (
-    CHECKPOINT_SYMBOL,
-    CheckpointReader,
-    elf_symbols,
-    ram_plan,
-    symbol_address,
-)
+from .audit import AuditReport
+from .checkpoints import CHECKPOINT_SYMBOL, CheckpointReader, RamPlan, elf_symbols, symbol_address
 from .frame_bank import HEADER_SIZE, write_frame_bank
-from .protocol import Bye, Decision, Hello, Record
+from .noninterference.emulated import DEFAULT_FRAMES
+from .noninterference.sequential import DEFAULT_TIMING_BOUND_S
+from .protocol import Decision, Hello, Record
 from .session import DeviceReset, DeviceSession, LinkError, connect
 
-#: Frames per run above which RAM is snapshotted every k-th frame only (plus the last).
-RAM_EVERY_FRAME_UP_TO = 100
 ProgressFn = Callable[[Record], None]
 
 
@@ -223,6 +199,9 @@ class EmulatorTarget:
         if board not in emulator.BOARDS:
             raise AuditError(f"unknown board {board!r}; known: {', '.join(emulator.BOARDS)}")
         self.board = board
+        # Where the audit's QEMUs keep their RAM and UART files (None: a fresh folder
+        # on tmpfs per audit, removed after it).
+        self.scratch = Path(workdir) / "audit" if workdir is not None else None
         self._tmp = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="peekless-audit-")
@@ -296,7 +275,7 @@ class EmulatorTarget:
             note = ""
             if ram:
                 b = emulator.BOARDS[self.board]
-                plan = ram_plan(self.elf, b.ram, b.bank_addr, frames[0].size, len(frames))
+                plan = full_plan(b.ram, b.bank_addr, frames[0].size, len(frames))
                 reader = CheckpointReader(
                     gdb_port,
                     self.checkpoint_addr,
@@ -337,6 +316,12 @@ class EmulatorTarget:
             )
 
 
+def full_plan(ram, bank_addr: int, frame_bytes: int, n_frames: int) -> RamPlan:
+    """Every RAM region given and the whole frame bank, at every checkpoint."""
+    full = [("RAM", int(a), int(n)) for a, n in ram]
+    return RamPlan(full, full, bank_addr, frame_bytes, n_frames, always_full=True)
+
+
 # --------------------------------------------------------------------------- real boards
 
 
@@ -371,6 +356,7 @@ class Rig:
     bank_bytes: int | None = None  # size of the bank window: longer audits use more boots
     ram: tuple[tuple[int, int], ...] = ()
     gdb: str | None = None
+    cycle_counter: int | None = None  # e.g. 0xE0001004 (DWT_CYCCNT), read at checkpoints
     commands: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 120.0
 
@@ -388,6 +374,7 @@ class Rig:
             "bank_bytes",
             "ram",
             "gdb",
+            "cycle_counter",
             "commands",
             "timeout_s",
         }
@@ -406,6 +393,7 @@ class Rig:
             bank_bytes=None if d.get("bank_bytes") is None else num(d["bank_bytes"]),
             ram=tuple((num(a), num(n)) for a, n in d.get("ram", ())),
             gdb=d.get("gdb"),
+            cycle_counter=None if d.get("cycle_counter") is None else num(d["cycle_counter"]),
             commands=dict(commands),
             timeout_s=float(d.get("timeout_s", 120.0)),
         )
@@ -559,9 +547,7 @@ class SerialTarget:
         with connect(self.url, baudrate=self.baudrate) as session:
             if ram:
                 host, _, port = self.rig.gdb.rpartition(":")
-                plan = ram_plan(
-                    self.elf, self.rig.ram, self.rig.bank_addr, frames[0].size, len(frames)
-                )
+                plan = full_plan(self.rig.ram, self.rig.bank_addr, frames[0].size, len(frames))
                 reader = CheckpointReader(
                     int(port),
                     self.checkpoint_addr,
@@ -569,6 +555,7 @@ class SerialTarget:
                     ram_every,
                     recent,
                     host=host or "127.0.0.1",
+                    cycle_counter=self.rig.cycle_counter,
                 )
                 reader.start()
                 reader.wait_ready(10.0)
@@ -661,322 +648,72 @@ def hello_manifest(manifest: dict | None) -> dict | None:
 
 @dataclass
 class AuditConfig:
-    """How to audit. ``frames`` canaries of ``shape`` (h, w, c; from the manifest's
-    ``input_shape`` or the ELF when None) from ``seed``, or the given ``bank_frames``."""
+    """How to audit (docs/HIL_AUDIT.md).
 
-    frames: int = 30
+    ``frames``: canary frames per run (runs A and B see the same frames in two orders).
+    ``model``: the .tflite the firmware was built from: the reference decisions, and the
+    pairing of run B, come from it (required on the emulator). ``manifest``: the build
+    manifest the HELLO must match (its ``decision_rule`` is the reference's rule).
+    ``camera``: (width, height, pixel format) of the frames a production image is shown
+    (default: the manifest's ``camera``, else QVGA RGB565). Real boards only:
+    ``production_elf`` (the shipped ELF the audited one must equal but for
+    ``declared_objects``) and ``timing_bound_s`` (host-timestamp tolerance)."""
+
+    frames: int = DEFAULT_FRAMES
     seed: int = 0
-    shape: tuple[int, int, int] | None = None
-    kinds: tuple[str, ...] = KINDS
-    bank_frames: np.ndarray | None = None
+    model: Path | None = None
     manifest: dict | None = None
-    window: int = 8
-    differential: bool = True
-    ram: bool = True
-    ram_every: int | None = None  # None: every frame up to 100 frames, then ~100 snapshots
-    recent: int = 4
-    production_elf: Path | None = None
-    timeout_s: float | None = None  # per run; None: 30 s + 2 s per frame
+    camera: tuple[int, int, int] | None = None
+    shape: tuple[int, int, int] | None = None  # model input (h, w, c); default: manifest/ELF
+    kinds: tuple[str, ...] | None = None
+    timeout_s: float | None = None  # emulator: per stop (default 60 s); serial: per run
     progress: bool = False
-    frames_per_run: int | None = None  # None: as many as the bank window holds
+    production_elf: Path | None = None
+    declared_objects: tuple[str, ...] = ()
+    timing_bound_s: float = DEFAULT_TIMING_BOUND_S
 
 
-def _make_frames(target, config: AuditConfig) -> tuple[np.ndarray, tuple[str, ...]]:
-    if config.bank_frames is not None:
-        frames = np.asarray(config.bank_frames)
-        if frames.dtype != np.uint8 or frames.ndim != 4:
-            raise AuditError(
-                f"bank_frames: want uint8 [n, h, w, c], got {frames.dtype} {frames.shape}"
+def run_audit(target, config: AuditConfig | None = None) -> AuditReport:
+    """Audit ``target``: an :class:`EmulatorTarget` (runs A and B in lockstep on two
+    QEMUs, :mod:`host_tools.noninterference.emulated`) or a :class:`SerialTarget` (a real
+    board, runs A then B, :mod:`host_tools.noninterference.sequential`)."""
+    config = config or AuditConfig()
+    if config.frames < 2:
+        raise AuditError(f"frames: want at least 2 (runs A and B swap frames), got {config.frames}")
+    manifest = config.manifest
+    if isinstance(target, EmulatorTarget):
+        from .noninterference.emulated import AuditSetupError, EmulatedAudit, audit_emulated
+
+        try:
+            return audit_emulated(
+                EmulatedAudit(
+                    target.elf,
+                    target.board,
+                    manifest,
+                    config.model,
+                    frames=config.frames,
+                    seed=config.seed,
+                    camera=config.camera,
+                    kinds=config.kinds,
+                    timeout_s=config.timeout_s or 60.0,
+                    progress=config.progress,
+                    workdir=target.scratch,
+                )
             )
-        return frames, ("given",) * len(frames)
+        except AuditSetupError as e:
+            raise AuditError(str(e)) from e
+    from .noninterference.sequential import audit_sequential
+
     shape = config.shape
-    if shape is None and config.manifest and config.manifest.get("input_shape"):
-        shape = tuple(int(x) for x in config.manifest["input_shape"])[-3:]
+    if shape is None and manifest and manifest.get("input_shape"):
+        shape = tuple(int(x) for x in manifest["input_shape"])[-3:]
     if shape is None and getattr(target, "elf", None) is not None:
         shape = frame_shape_from_elf(target.elf)
     if shape is None:
         raise AuditError(
-            "frame shape unknown: give --shape HxWxC (or a manifest with "
-            "input_shape, or the HIL ELF)"
+            "frame shape unknown: give --shape HxWxC (or a manifest with input_shape, or the ELF)"
         )
-    if config.frames < 1:
-        raise AuditError(f"frames: want at least 1, got {config.frames}")
-    canaries = generate_canaries(config.frames, *shape, seed=config.seed, kinds=config.kinds)
-    return canaries.frames, canaries.kinds
-
-
-class _Progress:
-    """A tqdm bar over the frames of all runs (stderr), or nothing."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=total, unit="frame", file=sys.stderr, desc="audit", dynamic_ncols=True
-            )
-
-    def phase(self, name: str) -> ProgressFn | None:
-        if self.bar is None:
-            return None
-        self.bar.set_description(name)
-
-        def on_record(record: Record) -> None:
-            if isinstance(record, Decision):
-                self.bar.update(1)
-
-        return on_record
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def run_audit(target, config: AuditConfig | None = None) -> AuditReport:
-    """Audit ``target`` (an :class:`EmulatorTarget` or :class:`SerialTarget`).
-
-    When the frames do not fit the target's frame-bank window at once, they are shown in
-    several boots of up to ``frames_per_run`` frames each (each boot is a run A and a
-    run B of its own); the checks' results are merged, each finding naming its boot."""
-    config = config or AuditConfig()
-    t_start = time.monotonic()
-    frames, kinds = _make_frames(target, config)
-    n = len(frames)
-    manifest = hello_manifest(config.manifest)
-    per = _frames_per_run(target, frames, config)
-    boots = max(1, math.ceil(n / per))
-    edges = [round(i * n / boots) for i in range(boots + 1)]  # balanced: sizes differ by <= 1
-    bounds = list(itertools.pairwise(edges))
-    progress = _Progress(n * (2 if config.differential else 1), config.progress)
-    parts: list[tuple[list[CheckResult], DeviceRun, DeviceRun | None]] = []
-    try:
-        for k, (lo, hi) in enumerate(bounds):
-            tag = f" {k + 1}/{len(bounds)}" if len(bounds) > 1 else ""
-            parts.append(_audit_boot(target, frames[lo:hi], config, manifest, progress, tag, k))
-    finally:
-        progress.close()
-    if len(parts) == 1:
-        checks = parts[0][0]
-    else:
-        checks = _merge_boots([p[0] for p in parts], bounds)
-    t0 = time.perf_counter()
-    elf_result = check_elf_allowlist(config.production_elf)
-    elf_result.seconds = time.perf_counter() - t0
-    checks.append(elf_result)
-
-    runs_a = [p[1] for p in parts]
-    runs_b = [p[2] for p in parts if p[2] is not None]
-    wall = time.monotonic() - t_start
-    device_s = sum(r.wall_s for r in runs_a + runs_b)
-    meta = {
-        "target": target.name,
-        "board": target.board,
-        "seed": config.seed,
-        "frame_shape": list(frames.shape[1:]),
-        "canary_kinds": sorted(set(kinds)),
-        "hello": _hello_json(runs_a[0].hello),
-        "manifest": manifest,
-        "boots": len(bounds),
-        "frames_per_boot": per,
-        "run_a": _runs_json(runs_a),
-        "run_b": _runs_json(runs_b) if runs_b else None,
-        "wall_s": round(wall, 3),
-        "device_s": round(device_s, 3),
-        "frames_per_minute": round(60.0 * n / wall, 1) if wall > 0 else None,
-        "throughput_note": "frames audited per minute of wall time, both runs, RAM "
-        "read-back and every check included",
-    }
-    return AuditReport.of(
-        checks,
-        capture_bytes=sum(len(r.capture) for r in runs_a),
-        frames=n,
-        window=config.window,
-        meta=meta,
-    )
-
-
-def _frames_per_run(target, frames: np.ndarray, config: AuditConfig) -> int:
-    """How many frames one boot can be shown: what the bank window holds."""
-    n = max(1, len(frames))
-    capacity = getattr(target, "bank_capacity", None)
-    if config.frames_per_run:
-        n = min(n, config.frames_per_run)
-    if capacity is not None and frames.size:
-        fit = (capacity - HEADER_SIZE) // frames[0].size
-        if fit < 1:
-            raise AuditError(
-                f"one frame of {frames[0].size} bytes does not fit the {capacity}-byte "
-                f"frame-bank window of {target.board}"
-            )
-        n = min(n, fit)
-    return n
-
-
-def _audit_boot(target, frames, config, manifest, progress, tag: str, k: int):
-    """Runs A and B of one boot and the checks of that boot's output and RAM."""
-    n = len(frames)
-    timeout_s = config.timeout_s or 30.0 + 2.0 * n
-    ram_every = config.ram_every or max(1, math.ceil(n / RAM_EVERY_FRAME_UP_TO))
-    run_a = target.run(
-        frames,
-        ram=config.ram,
-        ram_every=ram_every,
-        recent=config.recent,
-        progress=progress.phase(f"run A{tag} (canaries)"),
-        timeout_s=timeout_s,
-        label=f"run_a{k}",
-    )
-    # A debugger stopping the device at checkpoints perturbs run A's timing, in a
-    # pattern tied to frame numbers: time the differential run instead.
-    perturbed = bool(run_a.snapshots)
-    arrivals = None if perturbed else run_a.arrivals
-    checks = capture_checks(run_a.capture, frames, manifest, config.window, arrivals)
-    run_b = None
-    if config.differential:
-        labels = labels_from_capture(run_a.capture)
-        order = differential_order(labels, n, config.seed + k)
-        run_b = target.run(
-            frames[order],
-            ram=False,
-            progress=progress.phase(f"run B{tag} (differential)"),
-            timeout_s=timeout_s,
-            label=f"run_b{k}",
-        )
-        t0 = time.perf_counter()
-        diff = check_differential(run_a.capture, run_b.capture, frames, order, labels)
-        diff.seconds = time.perf_counter() - t0
-        if run_b.error:
-            diff.detail += f"; run B: {run_b.error}"
-        checks.append(diff)
-        if perturbed:
-            _retime(checks, run_a, run_b, frames, frames[order])
-    else:
-        checks.append(skipped("differential", "differential run disabled"))
-        if perturbed:
-            _retime(checks, run_a, None, frames, None)
-
-    if not config.ram:
-        checks.append(skipped("ram_remnants", "RAM read-back disabled"))
-    elif not target.can_read_ram:
-        checks.append(skipped("ram_remnants", target.ram_unavailable_reason()))
-    else:
-        t0 = time.perf_counter()
-        ram = check_ram_remnants(
-            run_a.snapshots, frames, config.window, config.recent, note=run_a.ram_note
-        )
-        ram.seconds = time.perf_counter() - t0
-        checks.append(ram)
-    if run_a.error:
-        _note_run_error(checks, run_a.error)
-    return checks, run_a, run_b
-
-
-def _merge_boots(per_boot: list[list[CheckResult]], bounds) -> list[CheckResult]:
-    """One result per check over several boots: failed if it failed in any; findings
-    prefixed with their boot (frame numbers in them count from that boot's first)."""
-    merged = []
-    for i, first in enumerate(per_boot[0]):
-        results = [checks[i] for checks in per_boot]
-        f = Findings()
-        total = 0
-        for b, r in enumerate(results):
-            lo, hi = bounds[b]
-            for finding in r.findings:
-                f.add(f"boot {b + 1} (frames {lo}..{hi - 1}): {finding}")
-            total += max(r.findings_total, len(r.findings))
-        f.total = max(f.total, total)
-        failing = [b for b, r in enumerate(results) if not r.passed and not r.skipped]
-        shown = results[failing[0]] if failing else results[0]
-        detail = (
-            f"{len(results)} boots of up to {max(hi - lo for lo, hi in bounds)} frames; "
-            + (
-                f"failed in boots {', '.join(str(b + 1) for b in failing)}; boot {failing[0] + 1}: "
-                if failing
-                else "boot 1: "
-            )
-            + shown.detail
-        )
-        result = f.result(first.name, not failing, detail)
-        result.skipped = all(r.skipped for r in results)
-        result.seconds = sum(r.seconds for r in results)
-        merged.append(result)
-    return merged
-
-
-def _retime(checks, run_a: DeviceRun, run_b: DeviceRun | None, frames, frames_b) -> None:
-    """Redo length_timing: length from run A, timing from run B (no debugger stops)."""
-    from .audit.length_timing import check_length_timing
-    from .protocol import parse_capture_spans
-
-    t0 = time.perf_counter()
-    timing_run = None
-    if run_b is not None and not run_b.error:
-        timing_run = (parse_capture_spans(run_b.capture), frames_b, run_b.arrivals)
-    result = check_length_timing(
-        parse_capture_spans(run_a.capture),
-        frames,
-        len(run_a.capture),
-        None,
-        timing_run,
-        timing_note="RAM read-back stopped the device at every frame of run A",
-    )
-    result.seconds = time.perf_counter() - t0
-    for i, c in enumerate(checks):
-        if c.name == result.name:
-            checks[i] = result
-
-
-def _note_run_error(checks: list[CheckResult], error: str) -> None:
-    for c in checks:
-        if c.name == "grammar":
-            c.detail += f"; run A ended early: {error}"
-
-
-def _hello_json(hello: Hello | None) -> dict | None:
-    if hello is None:
-        return None
-    return {
-        "proto_version": hello.proto_version,
-        "build_kind": hello.build_kind,
-        "policy": hello.policy,
-        "leak_budget_bits": hello.leak_budget_bits,
-        "fw_version": hello.fw_version,
-        "board": hello.board,
-        "model_sha256": hello.model_sha256.hex(),
-    }
-
-
-def _runs_json(runs: list[DeviceRun]) -> dict:
-    """One run's facts, or several boots' summed (errors and RAM notes joined)."""
-    if len(runs) == 1:
-        return _run_json(runs[0])
-    each = [_run_json(r) for r in runs]
-    errors = [f"boot {i + 1}: {e['error']}" for i, e in enumerate(each) if e["error"]]
-    return {
-        "capture_bytes": sum(e["capture_bytes"] for e in each),
-        "decisions": sum(e["decisions"] for e in each),
-        "bye": all(e["bye"] for e in each),
-        "wall_s": round(sum(e["wall_s"] for e in each), 3),
-        "exit_code": next((e["exit_code"] for e in each if e["exit_code"]), each[0]["exit_code"]),
-        "error": "; ".join(errors) or None,
-        "resets": [r for e in each for r in e["resets"]],
-        "ram": " | ".join(e["ram"] for e in each if e["ram"]),
-        "boots": each,
-    }
-
-
-def _run_json(run: DeviceRun) -> dict:
-    return {
-        "capture_bytes": len(run.capture),
-        "decisions": run.decisions,
-        "bye": any(isinstance(r, Bye) for r in run.records),
-        "wall_s": round(run.wall_s, 3),
-        "exit_code": run.exit_code,
-        "error": run.error,
-        "resets": run.resets,
-        "ram": run.ram_note,
-    }
+    return audit_sequential(target, config, manifest, shape)
 
 
 def write_outputs(

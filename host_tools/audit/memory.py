@@ -37,6 +37,7 @@ class RamSnapshot:
 
     seq: int
     regions: list[RamRegion] = field(default_factory=list)
+    cycles: int | None = None  # the board's cycle counter here, where the rig names one
 
     @property
     def nbytes(self) -> int:

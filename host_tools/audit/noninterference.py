@@ -72,16 +72,17 @@ def check_timing(lock) -> CheckResult:
                 f"checkpoint {k} (after {da} frames): instruction {ca:,} in run A, "
                 f"{cb:,} in run B ({cb - ca:+,})"
             )
-    if lock.first_difference and lock.timing_differences and not f:
-        f.add(lock.first_difference)
+    first = lock.firsts.get("timing")
+    if first and not f:
+        f.add(first)
     n_cp = min(len(a.checkpoints), len(b.checkpoints))
     detail = (
         f"instruction count (QEMU -icount, instructions not cycles) compared at "
         f"{lock.byte_events_compared} byte writes and {n_cp} checkpoints: "
         + ("identical" if not f else "differs")
     )
-    if lock.first_difference and f:
-        detail += f"; first difference: {lock.first_difference}"
+    if first:
+        detail += f"; first difference: {first}"
     return f.result("noninterference_timing", not f, detail)
 
 

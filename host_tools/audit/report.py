@@ -63,6 +63,8 @@ class AuditReport:
     frames: int = 0
     window: int = 8
     meta: dict = field(default_factory=dict)
+    # What leaked, once a check has failed (never part of the verdict).
+    diagnostics: list[CheckResult] = field(default_factory=list)
 
     @classmethod
     def of(cls, checks: list[CheckResult], **kwargs) -> AuditReport:
@@ -91,6 +93,10 @@ class AuditReport:
             "frames": self.frames,
             "window": self.window,
             "checks": [c.to_json() for c in self.checks],
+            **({"statement": self.meta["statement"]} if self.meta.get("statement") else {}),
+            **(
+                {"diagnostics": [d.to_json() for d in self.diagnostics]} if self.diagnostics else {}
+            ),
             **({"meta": self.meta} if self.meta else {}),
         }
 
@@ -108,6 +114,8 @@ class AuditReport:
         if n_skip:
             head += f"; {n_skip} skipped, so the audit is incomplete"
         lines = [head]
+        if self.meta.get("statement"):
+            lines.append(self.meta["statement"])
         for c in self.checks:
             lines.append(f"{c.status} {c.name}: {c.detail}")
             if findings and c.status == FAIL:
@@ -115,6 +123,12 @@ class AuditReport:
                 more = c.findings_total - len(c.findings)
                 if more > 0:
                     lines.append(f"    ... and {more} more")
+        found = [d for d in self.diagnostics if d.status == FAIL]
+        if findings and found:
+            lines.append("what leaked (diagnostics):")
+            for d in found:
+                lines.append(f"  {d.name}: {d.detail}")
+                lines.extend(f"    {f}" for f in d.findings[:6])
         for key in ("report_json", "report_junit"):
             if self.meta.get(key):
                 lines.append(f"full report: {self.meta[key]}")

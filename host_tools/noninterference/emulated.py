@@ -248,7 +248,6 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
         "first_difference": lock.first_difference,
         "run_a": {"end": lock.a.end, "exit_code": lock.a.exit_code},
         "run_b": {"end": lock.b.end, "exit_code": lock.b.exit_code},
-        "diagnostics": [d.to_json() for d in diagnostics],
         "wall_s": round(wall, 3),
         "lockstep_s": round(lock.wall_s, 3),
         "snapshot_s": round(lock.snapshot_s, 3),
@@ -258,7 +257,9 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
         "both runs), reference, both runs and every check included",
         **cfg.extra_meta,
     }
-    return AuditReport.of(checks, capture_bytes=len(capture_a), frames=n, meta=meta)
+    report = AuditReport.of(checks, capture_bytes=len(capture_a), frames=n, meta=meta)
+    report.diagnostics = diagnostics
+    return report
 
 
 def _protocol(

@@ -95,6 +95,7 @@ class LockstepResult:
     b: RunTrace
     first_difference: str | None = None
     first_difference_frame: int | None = None
+    firsts: dict[str, str] = field(default_factory=dict)  # kind -> its first difference
     timing_differences: int = 0
     output_differences: int = 0
     memory: list[MemoryDiff] = field(default_factory=list)
@@ -199,12 +200,17 @@ def run_lockstep(
             frame = _frame_in_progress(sides[0])
             ea, eb = events
             if fine and new[0] != new[1]:
-                _first(res, frame, _output_difference(res, sides, frame))
+                _first(res, "output", frame, _output_difference(res, sides, frame))
                 fine = _go_coarse(sides)
             if fine and (ea.kind, ea.channel, ea.icount) != (eb.kind, eb.channel, eb.icount):
-                res.timing_differences += 1
+                same_event = (ea.kind, ea.channel) == (eb.kind, eb.channel)
+                if same_event:
+                    res.timing_differences += 1
+                else:
+                    res.output_differences += 1
                 _first(
                     res,
+                    "timing" if same_event else "output",
                     frame,
                     f"{_while(frame)}: run A stopped at {ea.describe()}, run B at {eb.describe()}",
                 )
@@ -229,6 +235,7 @@ def run_lockstep(
                     res.timing_differences += 1
                     _first(
                         res,
+                        "timing",
                         frame,
                         f"{_while(frame)}: run A reached the checkpoint at "
                         f"instruction {ea.icount:,}, run B at {eb.icount:,}",
@@ -249,6 +256,7 @@ def run_lockstep(
             if (ea.kind, ea.detail, ea.icount) != (eb.kind, eb.detail, eb.icount):
                 _first(
                     res,
+                    "output" if (ea.kind, ea.detail) != (eb.kind, eb.detail) else "timing",
                     frame,
                     f"{_while(frame)}: run A ended with {ea.describe()}, "
                     f"run B with {eb.describe()}",
@@ -257,12 +265,16 @@ def run_lockstep(
                 res.error = f"both runs stopped with {ea.describe()}"
             if not fine:
                 _compare_segments(res, sides, frame)
+            else:
+                new = [s.collect_output() for s in sides]
+                if new[0] != new[1]:
+                    _first(res, "output", frame, _output_difference(res, sides, frame))
             break
     finally:
         res.wall_s = time.monotonic() - t_start
     if res.a.outputs != res.b.outputs and res.output_differences == 0:
         res.output_differences = 1
-        _first(res, None, "the runs' outputs differ")
+        _first(res, "output", None, "the runs' outputs differ")
     return res
 
 
@@ -294,11 +306,12 @@ def _compare_segments(res: LockstepResult, sides, frame: int | None) -> None:
     for c in range(len(a.outputs)):
         if a.outputs[c][prev_a[c] :] != b.outputs[c][prev_b[c] :]:
             res.output_differences += 1
-            _first(res, frame, f"{_while(frame)}: UART{c} sent different bytes")
+            _first(res, "output", frame, f"{_while(frame)}: UART{c} sent different bytes")
             return
 
 
-def _first(res: LockstepResult, frame: int | None, text: str) -> None:
+def _first(res: LockstepResult, kind: str, frame: int | None, text: str) -> None:
+    res.firsts.setdefault(kind, text)
     if res.first_difference is None:
         res.first_difference = text
         res.first_difference_frame = frame
@@ -397,7 +410,7 @@ def _checkpoint(res: LockstepResult, sides, events: list[Event], frame_before: i
     res.checkpoints_compared += 1
     if ranges or regs:
         res.memory.append(MemoryDiff(frames_done[0], ranges, regs, total, kept))
-        _first(res, frame_before, _memory_text(frames_done[0], ranges, regs, total))
+        _first(res, "memory", frame_before, _memory_text(frames_done[0], ranges, regs, total))
     res.snapshot_s += time.monotonic() - t0
 
 
