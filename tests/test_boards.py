@@ -290,6 +290,43 @@ def test_mlperf_model_equals_litert_on_every_board(
     print(f"\n{board} mlperf: {sizes} insn/inference {res['insn_min']}..{res['insn_max']}")
 
 
+# The production image, fed through the emulated sensor (docs/SENSOR.md): the MLPerf
+# model on an386 with QVGA RGB565 (the issue's target), the small model on every board.
+SENSOR_CASES = [("an386", "mlperf", 320, 240, cp.FORMAT_RGB565)] + [
+    (b, "small", w, h, f) for b, (w, h, f) in SMALL_CASES.items()
+]
+
+
+@pytest.mark.parametrize("board, model, w, h, fmt", SENSOR_CASES)
+def test_production_image_through_the_sensor_equals_litert(
+    builds, models, board: str, model: str, w: int, h: int, fmt: int
+) -> None:
+    """The image that ships, with no frame bank: frames written into its sensor window
+    by the host feeder give LiteRT's decisions (host preprocessing, BUILTIN_REF, the
+    host decision rule) on every frame, and the window is empty after each one."""
+    from host_tools.decision_rule import DecisionRule
+    from host_tools.sensor import HEADER_BYTES, SensorFeeder
+    from training.reference import litert_reference
+
+    tflite, model_dir = models[model]
+    mh, mw, mc = model_shape(model_dir)
+    frames = camera_frames.frames(seed=20 + BOARDS.index(board), n=6, w=w, h=h, fmt=fmt)
+    outputs = litert_reference(tflite, np.stack([cp.preprocess_frame(f, w, h, fmt, mh, mw, mc)
+                                                 for f in frames]))  # fmt: skip
+    want = DecisionRule.from_manifest(None).apply(outputs).astype(int).tolist()
+    with SensorFeeder(builds(board, model, "production"), board) as dev:
+        for f in frames:
+            dev.next_frame(f, fmt, w, h)
+            assert not any(dev.read_memory(dev.board.bank_addr, HEADER_BYTES + len(f)))
+        recs = records(dev.serial())
+    assert recs[0][0] == HELLO and recs[0][1][1] == 0  # a production image says so
+    got = [struct.unpack("<IB", p) for t, p in recs[1:]]
+    assert [t for t, _ in recs[1:]] == [DECISION] * len(frames)
+    assert got == list(enumerate(want)), f"{board} {model}: device {got}, LiteRT {want}"
+    if model == "small":
+        assert set(want) == {0, 1}, "frames should exercise both decisions"
+
+
 def board_footprint(elf: Path) -> dict[str, int]:
     """flash = code + constants + .data image; ram = .data + .bss + reserved stack."""
     out = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True,
