@@ -86,6 +86,84 @@ def format_code(fmt: int | str) -> int:
     return code
 
 
+def check_frame(
+    frame: bytes,
+    width: int,
+    height: int,
+    fmt: int | str,
+    pitch: int | None = None,
+    *,
+    window_bytes: int | None = None,
+    line_bytes: int | None = None,
+    what: str = "frame",
+) -> tuple[int, int]:
+    """(format code, pitch) of a frame the firmware can take; SensorError otherwise.
+
+    ``window_bytes``: the board's sensor window (Board.bank_bytes); ``line_bytes``: the
+    image's camera line buffer (the size of its ``camera_line`` symbol)."""
+    code = format_code(fmt)
+    row = width * BYTES_PER_PIXEL[code]
+    pitch = row if pitch is None else pitch
+    what = f"{what} ({width}x{height}, format {code})"
+    if not (0 < width <= 0xFFFF and 0 < height <= 0xFFFF):
+        raise SensorError(f"{what}: width and height must be 1..65535")
+    if code == FORMATS["yuyv"] and width % 2:
+        raise SensorError(f"{what}: YUYV needs an even width")
+    if len(frame) != row * height:
+        raise SensorError(f"{what}: {len(frame)} bytes, want {row * height}")
+    if pitch < row:
+        raise SensorError(f"{what}: pitch {pitch} is shorter than a row ({row} bytes)")
+    if line_bytes is not None and row > line_bytes:
+        raise SensorError(
+            f"{what}: a row is {row} bytes, the firmware's camera line buffer "
+            f"{line_bytes} (firmware/app/pk_config.h, PK_CAMERA_LINE_BYTES)"
+        )
+    if window_bytes is not None and HEADER_BYTES + pitch * height > window_bytes:
+        raise SensorError(
+            f"{what}: {pitch * height} bytes do not fit the sensor window "
+            f"({window_bytes - HEADER_BYTES} bytes)"
+        )
+    return code, pitch
+
+
+def offer_frame(
+    link: GdbClient,
+    window_addr: int,
+    frame_index: int,
+    frame: bytes,
+    width: int,
+    height: int,
+    pixfmt: int | str,
+    pitch: int | None = None,
+    *,
+    window_bytes: int | None = None,
+    line_bytes: int | None = None,
+) -> None:
+    """Write one frame into the sensor window at ``window_addr`` through ``link`` (any
+    object with ``read_memory(addr, n)`` and ``write_memory(addr, data)``, e.g. a
+    :class:`GdbClient`), the core being stopped at ``pk_hal_camera_begin``: rows first,
+    then the header, READY last (docs/SENSOR.md). Checks the frame (:func:`check_frame`)
+    and that the window's header is zero, as the driver leaves it, before writing."""
+    what = f"frame {frame_index}"
+    code, pitch = check_frame(frame, width, height, pixfmt, pitch, window_bytes=window_bytes,
+                              line_bytes=line_bytes, what=what)  # fmt: skip
+    if any(link.read_memory(window_addr, HEADER_BYTES)):
+        raise SensorError(
+            f"{what}: the sensor window's header is not zero at the frame boundary: the "
+            "firmware did not take or clear the previous frame"
+        )
+    row = width * BYTES_PER_PIXEL[code]
+    if pitch == row:
+        rows = frame
+    else:
+        pad = bytes(pitch - row)
+        rows = b"".join(frame[y * row : (y + 1) * row] + pad for y in range(height))
+    link.write_memory(window_addr + HEADER_BYTES, rows)
+    words = struct.pack("<7I", MAGIC, VERSION, frame_index, width, height, code, pitch)
+    link.write_memory(window_addr, words)
+    link.write_memory(window_addr + READY_OFFSET, struct.pack("<I", 1))  # READY last
+
+
 class SensorFeeder:
     """One production image on the emulator, driven frame by frame through its sensor.
 
@@ -212,50 +290,10 @@ class SensorFeeder:
         """
         gdb = self._require()
         if frame is not None:
-            self._offer(gdb, frame, format_code(fmt), width, height, pitch)
+            offer_frame(gdb, self.board.bank_addr, self.frames, frame, width, height, fmt,
+                        pitch, window_bytes=self.board.bank_bytes, line_bytes=self._line_bytes)
         self.frames += 1
         return self._run_to_begin(f"frame {self.frames - 1}", timeout_s)
-
-    def _offer(
-        self, gdb: GdbClient, frame: bytes, code: int, width: int, height: int, pitch: int | None
-    ) -> None:
-        row = width * BYTES_PER_PIXEL[code]
-        pitch = row if pitch is None else pitch
-        what = f"frame {self.frames} ({width}x{height}, format {code})"
-        if not (0 < width <= 0xFFFF and 0 < height <= 0xFFFF):
-            raise SensorError(f"{what}: width and height must be 1..65535")
-        if code == FORMATS["yuyv"] and width % 2:
-            raise SensorError(f"{what}: YUYV needs an even width")
-        if len(frame) != row * height:
-            raise SensorError(f"{what}: {len(frame)} bytes, want {row * height}")
-        if pitch < row:
-            raise SensorError(f"{what}: pitch {pitch} is shorter than a row ({row} bytes)")
-        if self._line_bytes is not None and row > self._line_bytes:
-            raise SensorError(
-                f"{what}: a row is {row} bytes, the firmware's camera line buffer "
-                f"{self._line_bytes} (firmware/app/pk_config.h, PK_CAMERA_LINE_BYTES)"
-            )
-        if HEADER_BYTES + pitch * height > self.board.bank_bytes:
-            raise SensorError(
-                f"{what}: {pitch * height} bytes do not fit the {self.board_name} sensor "
-                f"window ({self.board.bank_bytes - HEADER_BYTES} bytes)"
-            )
-        base = self.board.bank_addr
-        header = gdb.read_memory(base, HEADER_BYTES)
-        if any(header):
-            raise SensorError(
-                f"{what}: the sensor window's header is not zero at the frame boundary: "
-                "the firmware did not take or clear the previous frame"
-            )
-        if pitch == row:
-            rows = frame
-        else:
-            pad = bytes(pitch - row)
-            rows = b"".join(frame[y * row : (y + 1) * row] + pad for y in range(height))
-        gdb.write_memory(base + HEADER_BYTES, rows)
-        words = struct.pack("<7I", MAGIC, VERSION, self.frames, width, height, code, pitch)
-        gdb.write_memory(base, words)
-        gdb.write_memory(base + READY_OFFSET, struct.pack("<I", 1))  # READY last
 
     def _run_to_begin(self, what: str, timeout_s: float | None = None) -> FrameStop:
         """Continue until the core stops at ``pk_hal_camera_begin``; watched symbols on
@@ -388,5 +426,7 @@ __all__ = [
     "GdbError",
     "SensorError",
     "SensorFeeder",
+    "check_frame",
     "format_code",
+    "offer_frame",
 ]
