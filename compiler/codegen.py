@@ -33,11 +33,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _pointer(plan: MemoryPlan, tensor: int, writable: bool) -> str:
-    kind, offset = plan.location[tensor]
-    if kind == "input":
-        assert not writable, "no layer may write into the caller's input"
-        return "input"
+def _pointer(plan: MemoryPlan, tensor: int) -> str:
+    _, offset = plan.location[tensor]
     return f"arena + {offset}"
 
 
@@ -49,14 +46,15 @@ def render(graph: Graph, steps: list[Step], plan: MemoryPlan, context: dict, out
             "in_shape": list(graph.tensors[s.input].shape), "out_shape": list(graph.tensors[s.output].shape),
             "dims": s.dims, "params": s.params, "consts": s.consts, "macs": s.macs,
             "out_bytes": graph.tensors[s.output].num_bytes,
-            "src": _pointer(plan, s.input, False), "dst": _pointer(plan, s.output, True),
-            "srcs": [_pointer(plan, t, False) for t in s.inputs],
+            "src": _pointer(plan, s.input), "dst": _pointer(plan, s.output),
+            "srcs": [_pointer(plan, t) for t in s.inputs],
             "scratch_ptr": f"arena + {plan.scratch[i][0]}" if i in plan.scratch else "NULL",
             "scratch_bytes": plan.scratch[i][1] if i in plan.scratch else 0,
         }
         for i, s in enumerate(steps)
     ]
-    ctx = dict(context, steps=views, layers=len(steps), output_src=_pointer(plan, graph.outputs[0], False),
+    ctx = dict(context, steps=views, layers=len(steps), output_src=_pointer(plan, graph.outputs[0]),
+               input_dst=_pointer(plan, graph.inputs[0]),
                arena_bytes=max(plan.arena_bytes, 16))
     written = []
     for name in ("peekless_model.h", "peekless_model.c"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.codegen import render
-from compiler.lower import lower
+from compiler.lower import lower, stream_geometry
 from compiler.planner import plan_memory
 from compiler.tflite_reader import read_tflite
 
@@ -37,13 +37,14 @@ def compile_model(tflite_path: Path, out_dir: Path, person_index: int = 1) -> Co
     steps = lower(graph)
     plan = plan_memory(graph, steps)
     inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
-    _, h, w, c = inp.shape
+    h, w, c = stream_geometry(graph)
     sha = graph.sha256
     context = {
         "tool": TOOL, "model_name": graph.path.name, "sha256": sha,
         "sha256_bytes": "{ " + ", ".join(f"0x{sha[i:i + 2]}" for i in range(0, 64, 2)) + " }",
         "input_h": h, "input_w": w, "input_c": c, "input_bytes": inp.num_bytes,
         "output_bytes": out.num_bytes, "person_index": person_index,
+        "stream_rows_max": h, "stream_calls": 1,
         "macs": sum(s.macs for s in steps),
     }
     out_dir = Path(out_dir)

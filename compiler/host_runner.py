@@ -19,14 +19,19 @@ def engine_sources() -> list[Path]:
     return sorted(ENGINE.glob("*/*.c"))
 
 
+STREAM_RUNNER = Path(__file__).resolve().parent / "runners" / "stream_runner.c"
+
+
 def build_host_runner(model_dir: Path, out: Path | None = None, cc: str = "gcc",
-                      extra_flags: tuple[str, ...] = ()) -> Path:
-    """Compile model_dir's generated C, the engine and the runner into one host executable."""
+                      extra_flags: tuple[str, ...] = (), main: Path | None = None) -> Path:
+    """Compile model_dir's generated C, the engine and a runner (main: the model runner, or
+    STREAM_RUNNER) into one host executable."""
     model_dir = Path(model_dir)
-    out = Path(out) if out else model_dir / "model_runner"
+    main = Path(main) if main else FIRMWARE / "tools" / "model_runner.c"
+    out = Path(out) if out else model_dir / main.stem
     cmd = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *extra_flags,
            f"-I{ENGINE / 'include'}", f"-I{model_dir}", "-o", str(out),
-           str(FIRMWARE / "tools" / "model_runner.c"), str(model_dir / "peekless_model.c"),
+           str(main), str(model_dir / "peekless_model.c"),
            *map(str, engine_sources())]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -44,3 +49,23 @@ def run_host_runner(runner: Path, inputs: np.ndarray, output_bytes: int) -> np.n
         if proc.returncode != 0:
             raise RuntimeError(f"{runner.name} failed: {proc.stderr.strip()}")
         return np.frombuffer(dst.read_bytes(), dtype=np.int8).reshape(len(inputs), output_bytes)
+
+
+def run_stream_runner(runner: Path, inputs: np.ndarray, output_bytes: int,
+                      abort_at: int | None = None) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """Run STREAM_RUNNER (built by build_host_runner) on every row of inputs: the outputs
+    (int8 [n, output_bytes]) and the first input's callback calls (row0, nrows, arena
+    offset). It fails on any breach of the streaming contract; with abort_at it checks
+    that the model stops at that call instead, and returns no outputs."""
+    inputs = np.ascontiguousarray(inputs, dtype=np.int8)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst, calls = Path(tmp) / "in.bin", Path(tmp) / "out.bin", Path(tmp) / "calls.txt"
+        src.write_bytes(inputs.tobytes())
+        cmd = [str(runner), str(src), str(dst), str(calls)]
+        cmd += [] if abort_at is None else [str(abort_at)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{runner.name} failed: {proc.stderr.strip()}")
+        out = np.frombuffer(dst.read_bytes(), dtype=np.int8).reshape(-1, output_bytes)
+        log = [tuple(int(v) for v in line.split()) for line in calls.read_text().splitlines()]
+    return out, log

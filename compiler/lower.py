@@ -94,15 +94,48 @@ def _check_io(graph: Graph) -> None:
             f"{graph.path.name}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
             "the engine supports exactly one of each"
         )
+    if not graph.operators:
+        raise UnsupportedModelError(f"{graph.path.name}: the model has no operators")
     for role, idx in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         t = graph.tensors[idx]
         if t.dtype != "INT8":
             hint = " (a float model: export with full-int8 quantization)" if t.dtype == "FLOAT32" else ""
             hint = " (a uint8 model: re-export with int8 input and output)" if t.dtype == "UINT8" else hint
             raise UnsupportedModelError(
-                f"{graph.path.name}: graph {role} tensor {idx} '{t.name}' is {t.dtype}; "
+                f"{graph.path.name}: graph {role} {graph.tensor_label(idx)} is {t.dtype}; "
                 f"only INT8 is supported{hint}"
             )
+        if t.dynamic:
+            raise UnsupportedModelError(
+                f"{graph.path.name}: graph {role} {graph.tensor_label(idx)} has a dynamic shape "
+                f"{list(t.shape)}; only static shapes are supported")
+    if graph.inputs[0] == graph.outputs[0]:
+        raise UnsupportedModelError(f"{graph.path.name}: the graph output is its input; nothing to compute")
+    stream_geometry(graph)
+
+
+def stream_geometry(graph: Graph) -> tuple[int, int, int]:
+    """(rows, width, channels) of the graph input as the streaming API hands it over: a
+    [1, H, W, C] image gives H rows of W * C values; rank 3 [1, H, C] gives H rows of C;
+    rank 2 [1, C] and rank 1 [C] give one row. A batch other than 1 is refused."""
+    t = graph.tensors[graph.inputs[0]]
+    shape = [int(d) for d in t.shape]
+    where = f"{graph.path.name}: graph input {graph.tensor_label(t.index)}"
+    if len(shape) > 4:
+        raise UnsupportedModelError(f"{where} has rank {len(shape)}; ranks 1 to 4 are supported")
+    if len(shape) >= 2 and shape[0] != 1:
+        raise UnsupportedModelError(f"{where} has batch {shape[0]} (shape {shape}); only batch 1 is supported")
+    if any(d < 1 for d in shape):
+        raise UnsupportedModelError(f"{where} has shape {shape}; every dimension must be at least 1")
+    if len(shape) == 4:
+        h, w, c = shape[1:]
+    elif len(shape) == 3:
+        h, w, c = shape[1], 1, shape[2]
+    else:
+        h, w, c = 1, 1, (shape[-1] if shape else 1)
+    if h > 0xFFFF:
+        raise UnsupportedModelError(f"{where} has {h} rows; the streaming API counts rows in 16 bits")
+    return h, w, c
 
 
 def _activation(graph: Graph, op: Operator, t: Tensor) -> tuple[int, int]:
@@ -156,12 +189,16 @@ def _fold(graph: Graph, op: Operator, bias: np.ndarray, sums: np.ndarray, zp: in
 
 
 def _dims4(t: Tensor) -> tuple[int, int, int, int]:
-    shape = t.shape
+    """[N, H, W, C] for a tensor of rank 0 to 4: [N, H, C] -> [N, H, 1, C], [N, C] ->
+    [N, 1, 1, C], [C] -> [1, 1, 1, C]."""
+    shape = [int(d) for d in t.shape]
     if len(shape) == 4:
-        return tuple(int(d) for d in shape)
+        return tuple(shape)
+    if len(shape) == 3:
+        return (shape[0], shape[1], 1, shape[2])
     if len(shape) == 2:
-        return (int(shape[0]), 1, 1, int(shape[1]))
-    raise ValueError(f"shape {shape}")
+        return (shape[0], 1, 1, shape[1])
+    return (1, 1, 1, shape[0] if shape else 1)
 
 
 def _quant_consts(inp: Tensor, flt: Tensor, out: Tensor, channels: int) -> dict[str, np.ndarray]:

@@ -45,7 +45,7 @@ class Buffer:
 class MemoryPlan:
     arena_bytes: int
     buffers: list[Buffer]
-    location: dict[int, tuple[str, int]]  # tensor -> ("input", 0) or ("arena", offset)
+    location: dict[int, tuple[str, int]]  # tensor -> ("arena", offset)
     scratch: dict[int, tuple[int, int]] = field(default_factory=dict)  # step -> (offset, bytes)
 
     def live_bytes(self, steps: int) -> list[int]:
@@ -101,12 +101,12 @@ def plan_memory(graph: Graph, steps: list[Step], overlap: bool = True) -> Memory
         if s.kernel == "alias":
             root[s.output] = find(s.input)
 
-    buffers: dict[int, Buffer] = {}
+    # The graph input lives in the arena too: the streaming API fills it before step 0.
+    in_root = find(graph_input)
+    buffers: dict[int, Buffer] = {in_root: Buffer([graph_input], graph.tensors[in_root].num_bytes, 0, 0)}
     for i, s in enumerate(steps):
         for t in (*s.inputs, s.output):
             r = find(t)
-            if r == graph_input:
-                continue
             b = buffers.setdefault(r, Buffer([], graph.tensors[r].num_bytes, i, i))
             if t not in b.tensors:
                 b.tensors.append(t)
@@ -130,7 +130,7 @@ def plan_memory(graph: Graph, steps: list[Step], overlap: bool = True) -> Memory
             if s.overlap is None or s.kernel == "alias" or s.extra_inputs:
                 continue
             src, dst = find(s.input), find(s.output)
-            if src == graph_input or src == dst or src not in buffers or dst not in buffers:
+            if src == dst or src not in buffers or dst not in buffers:
                 continue
             bi, bo = buffers[src], buffers[dst]
             if bi.last != i or bo.first != i or bo.anchor is not None:
@@ -156,11 +156,10 @@ def plan_memory(graph: Graph, steps: list[Step], overlap: bool = True) -> Memory
     for group in sorted(groups, key=lambda g: (-max(b.size for b, _ in g), min(b.first for b, _ in g))):
         _place(group, placed)
 
-    location: dict[int, tuple[str, int]] = {}
+    location: dict[int, tuple[str, int]] = {graph_input: ("arena", buffers[in_root].offset)}
     for s in steps:
         for t in (*s.inputs, s.output):
-            r = find(t)
-            location[t] = ("input", 0) if r == graph_input else ("arena", buffers[r].offset)
+            location[t] = ("arena", buffers[find(t)].offset)
     arena = _align(max((b.offset + b.size for b in placed), default=0))
     plan = MemoryPlan(arena, placed, location,
                       {i: (b.offset, b.size) for i, b in scratch_buffers.items()})
