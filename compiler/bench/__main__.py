@@ -4,11 +4,14 @@
 
 For each model (the MLPerf VWW reference; the newest demo model under runs/, else a small
 generated one) and each emulated board whose port exists, it compiles the model, builds
-the bench firmware (firmware/bench/) and runs N seeded random inputs in QEMU, comparing
-every full int8 output vector with LiteRT's reference kernels; then runs the same inputs
-through TFLM's Python interpreter. Writes bench.md (tables), bench.json, and per model
-memory_plan.png. Instruction counts are QEMU's executed instructions (-icount shift=0),
-not cycles.
+the bench firmware (firmware/bench/) and runs N seeded random inputs plus extreme inputs
+and camera-like frames (compiler/bench/inputs.py) in QEMU, comparing every full int8
+output vector with LiteRT's reference kernels; then runs the random inputs through TFLM's
+Python interpreter. Instruction counts are QEMU's executed instructions, not cycles,
+counted exactly from outside the guest (compiler/bench/insn_count.py), per inference and
+per layer: the spread (max - min over all inputs) must be 0 (constant time). Figures
+before issue 14's kernel work (compiler/bench/baseline.json) stand beside today's.
+Writes bench.md (tables), bench.json, and per model memory_plan.png.
 """
 
 from __future__ import annotations
@@ -24,11 +27,33 @@ from pathlib import Path
 import numpy as np
 
 from compiler.bench.device import FIRMWARE, REPO, available_boards, build_image, run_bench
+from compiler.bench.inputs import constant_time_inputs
 from compiler.bench.plot import plot_memory_plan
 from compiler.bench.tflm import run_tflm
 
 MLPERF = Path(os.environ.get("PEEKLESS_SHARED", REPO.parent / "shared")) / "models" / "mlperf_vww_96_int8.tflite"
 BENCH_DEFINES = ("-include", str(FIRMWARE / "bench" / "bench_trace.h"))
+BASELINE = Path(__file__).with_name("baseline.json")
+CAMERA_FRAMES = 32
+
+
+def load_baseline() -> dict:
+    """Per model sha256: the figures before issue 14 (see the file's note)."""
+    return json.loads(BASELINE.read_text())["models"] if BASELINE.exists() else {}
+
+
+def layer_counts(layers: list[dict], marked) -> list[int]:
+    """Per layer of the generated code, from the exact per-layer marks: a reshape
+    ("alias") moves no data and has no mark."""
+    marked = [int(v) for v in marked]
+    out, k = [], 0
+    for layer in layers:
+        if layer["kernel"] == "alias":
+            out.append(0)
+        else:
+            out.append(marked[k] if k < len(marked) else 0)
+            k += 1
+    return out
 
 
 def find_models(out: Path) -> list[tuple[str, Path]]:
@@ -76,9 +101,12 @@ def bench_model(name: str, tflite: Path, boards: list[str], n: int, out: Path, s
     shape = graph.tensors[graph.inputs[0]].shape[1:]
     input_bytes = int(np.prod(shape))
     x = np.random.default_rng(seed).integers(-128, 128, size=(n, *shape), dtype=np.int8)
+    ct_names, ct = constant_time_inputs(tuple(shape), seed, camera=CAMERA_FRAMES)
+    x_all = np.concatenate([x, ct])
     t0 = time.monotonic()
-    ref = reference_outputs(tflite, x, out / "cache")
-    print(f"[{name}] LiteRT reference on {n} inputs: {time.monotonic() - t0:.1f} s", flush=True)
+    ref = reference_outputs(tflite, x_all, out / "cache")
+    print(f"[{name}] LiteRT reference on {len(x_all)} inputs: {time.monotonic() - t0:.1f} s",
+          flush=True)
     plot_memory_plan(json.loads((gen / "memory_plan.json").read_text()),
                      out / f"{slug}_memory_plan.png", title=f"{name}: memory plan")
 
@@ -86,39 +114,46 @@ def bench_model(name: str, tflite: Path, boards: list[str], n: int, out: Path, s
              "macs": result.macs, "arena_bytes": result.arena_bytes,
              "arena_bytes_without_overlap": plain, "input_bytes": input_bytes,
              "weight_bytes_compiler": result.weight_bytes, "inputs": n, "seed": seed,
-             "layers": result.layers, "boards": {}}
+             "other_inputs": ct_names, "layers": result.layers, "boards": {},
+             "before": load_baseline().get(result.model_sha256)}
     for board in boards:
         t0 = time.monotonic()
         image = build_image(board, FIRMWARE / "bench" / "bench_main.c", out / slug / board, gen,
                             defines=BENCH_DEFINES)
-        run = run_bench(image, x, ref.shape[1])
+        run = run_bench(image, x_all, ref.shape[1], exact=True)
         ref_image = build_image(board, FIRMWARE / "bench" / "bench_main.c",
                                 out / slug / f"{board}-ref", gen,
                                 defines=(*BENCH_DEFINES, "-DPK_KERNELS_REF"))
-        ref_run = run_bench(ref_image, x[:1], ref.shape[1])
+        ref_run = run_bench(ref_image, x[:1], ref.shape[1], exact=True)
         mismatched = int(np.count_nonzero(np.any(run.outputs != ref, axis=1)))
+        counts = run.exact.inferences
+        layer_spread = run.exact.layers.max(axis=0) - run.exact.layers.min(axis=0)
         entry["boards"][board] = {
             "variant": run.variant,
-            "instructions_mean": float(run.instructions.mean()),
-            "instructions_min": int(run.instructions.min()),
-            "instructions_max": int(run.instructions.max()),
-            "instructions_per_mac": float(run.instructions.mean()) / result.macs,
-            "instructions_ref_kernels": int(ref_run.instructions[0]),
-            "layer_instructions": run.layers,
-            "layer_instructions_ref_kernels": ref_run.layers,
+            "instructions_mean": float(counts.mean()),
+            "instructions_min": int(counts.min()),
+            "instructions_max": int(counts.max()),
+            "instructions_spread": int(counts.max() - counts.min()),
+            "layer_spread_max": int(layer_spread.max(initial=0)),
+            "instructions_timer_mean": float(run.instructions.mean()),
+            "instructions_per_mac": float(counts.mean()) / result.macs,
+            "instructions_ref_kernels": int(ref_run.exact.inferences[0]),
+            "layer_instructions": layer_counts(result.layers, run.exact.layers[0]),
+            "layer_instructions_ref_kernels": layer_counts(result.layers, ref_run.exact.layers[0]),
             "code_bytes": image.code_bytes,
             "weight_bytes": image.weight_bytes,
             "exact": mismatched == 0,
             "mismatched_inputs": mismatched,
             "emulator_wall_s": round(run.wall_s, 2),
         }
-        print(f"[{name}] {board} ({run.variant}): {run.instructions.mean() / 1e6:.2f} M "
-              f"instructions/inference, {'exact' if mismatched == 0 else f'{mismatched} inputs differ'}"
-              f" on {n} inputs ({time.monotonic() - t0:.0f} s)", flush=True)
+        print(f"[{name}] {board} ({run.variant}): {counts.mean() / 1e6:.3f} M "
+              f"instructions/inference, spread {counts.max() - counts.min()}, "
+              f"{'exact' if mismatched == 0 else f'{mismatched} inputs differ'}"
+              f" on {len(x_all)} inputs ({time.monotonic() - t0:.0f} s)", flush=True)
     t0 = time.monotonic()
     tflm = run_tflm(tflite, x)
     if tflm.available:
-        diff = np.abs(tflm.outputs.astype(np.int32) - ref.astype(np.int32))
+        diff = np.abs(tflm.outputs.astype(np.int32) - ref[:n].astype(np.int32))
         rows = np.flatnonzero(diff.any(axis=1))
         entry["tflm"] = {"available": True, "version": tflm.version,
                          "arena_bytes": tflm.arena_bytes, "exact": len(rows) == 0,
@@ -135,28 +170,49 @@ def _k(v: float) -> str:
     return f"{v:,.0f}"
 
 
+def _before(e: dict, board: str) -> dict | None:
+    return (e.get("before") or {}).get("boards", {}).get(board)
+
+
+def _change(now: float, before: float | None) -> str:
+    return f"{(now - before) / before:+.0%}" if before else ""
+
+
 def render_markdown(entries: list[dict]) -> str:
-    intro = ("Instructions are QEMU's executed instructions per inference (`-icount shift=0`), "
-             "**not cycles**: QEMU has no cycle model. Arena = peak activation RAM of the memory "
-             "plan (activations and kernel scratch; the caller's input buffer is not in it). "
-             "Exact = every int8 output vector equal to LiteRT's reference kernels "
-             "(BUILTIN_REF) on all N seeded random inputs. `ref kernels` = the same build with "
-             "the portable reference kernels (`-DPK_KERNELS_REF`), first input.")
+    intro = ("Instructions are QEMU's executed instructions per inference, **not cycles** (QEMU "
+             "has no cycle model), counted exactly by a plugin outside the guest "
+             "(compiler/bench/insn_count.py). `spread` = max - min over all inputs (N seeded "
+             "random ones, all-zero, all +127, all -128, a +127/-128 checkerboard, tiny values "
+             f"and {CAMERA_FRAMES} camera-like frames): 0 means constant time. `before` = the "
+             "same model and board before issue 14's kernel work (compiler/bench/baseline.json: "
+             "firmware timer, 40-instruction resolution). Arena = peak activation RAM of the "
+             "memory plan (activations and kernel scratch; the caller's input buffer is not in "
+             "it). Code B = .text of the engine and the generated model code kept in the linked "
+             "image (the bench's own main and the board port excluded); weights B = the model's "
+             "read-only data. Exact = every int8 output vector equal to LiteRT's reference "
+             "kernels (BUILTIN_REF) on all inputs. `ref kernels` = the same build with the "
+             "portable reference kernels (`-DPK_KERNELS_REF`), first input.")
     lines = ["# Engine benchmark", "", intro, "",
-             ("| model | board | kernels | MACs | instructions | instr/MAC | ref kernels | arena B | "
-              "code B | weights B | exact (N) | TFLM exact | TFLM arena B |"),
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+             ("| model | board | kernels | MACs | instructions | before | change | instr/MAC | "
+              "spread | ref kernels | arena B | code B | code B before | weights B | "
+              "exact (N) | TFLM exact | TFLM arena B |"),
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
     for e in entries:
         t = e["tflm"]
         tflm_exact = ("yes" if t["exact"] else f"no ({t['mismatched_inputs']})") if t["available"] else f"n/a: {t['reason']}"
         tflm_arena = _k(t["arena_bytes"]) if t["available"] else "n/a"
+        n_all = e["inputs"] + len(e.get("other_inputs", []))
         for board, b in e["boards"].items():
+            old = _before(e, board)
             lines.append(
                 f"| {e['model']} | {board} | {b['variant']} | {_k(e['macs'])} | "
-                f"{_k(b['instructions_mean'])} | {b['instructions_per_mac']:.2f} | "
+                f"{_k(b['instructions_mean'])} | {_k(old['instructions']) if old else ''} | "
+                f"{_change(b['instructions_mean'], old['instructions'] if old else None)} | "
+                f"{b['instructions_per_mac']:.2f} | {b['instructions_spread']} | "
                 f"{_k(b['instructions_ref_kernels'])} | {_k(e['arena_bytes'])} | "
-                f"{_k(b['code_bytes'])} | {_k(b['weight_bytes'])} | "
-                f"{'yes' if b['exact'] else 'NO (' + str(b['mismatched_inputs']) + ')'} ({e['inputs']}) | "
+                f"{_k(b['code_bytes'])} | {_k(old['code_bytes']) if old else ''} | "
+                f"{_k(b['weight_bytes'])} | "
+                f"{'yes' if b['exact'] else 'NO (' + str(b['mismatched_inputs']) + ')'} ({n_all}) | "
                 f"{tflm_exact} | {tflm_arena} |")
     lines.append("")
     for e in entries:
@@ -165,17 +221,24 @@ def render_markdown(entries: list[dict]) -> str:
                   (f"Arena {_k(e['arena_bytes'])} B with overlapping buffers "
                    f"({_k(e['arena_bytes_without_overlap'])} B without); model input "
                    f"{_k(e['input_bytes'])} B held by the caller. Memory plan: "
-                   f"`{slug}_memory_plan.png`."), ""]
+                   f"`{slug}_memory_plan.png`. Every layer's count is the same for every input "
+                   "(largest per-layer spread: "
+                   + ", ".join(f"{b} {v['layer_spread_max']}" for b, v in e["boards"].items())
+                   + ")."), ""]
         boards = list(e["boards"])
         head = "| layer | op | kernel | MACs | " + " | ".join(
-            f"{b} instr | {b} instr/MAC" for b in boards) + " |"
-        lines += [head, "|---|---|---|---:|" + "---:|---:|" * len(boards)]
+            f"{b} before | {b} instr | {b} instr/MAC" for b in boards) + " |"
+        lines += [head, "|---|---|---|---:|" + "---:|---:|---:|" * len(boards)]
         for i, layer in enumerate(e["layers"]):
             cells = []
             for b in boards:
                 li = e["boards"][b]["layer_instructions"]
                 v = li[i] if i < len(li) else 0
-                cells.append(f"{_k(v)} | {v / layer['macs']:.2f}" if layer["macs"] else f"{_k(v)} | ")
+                old = _before(e, b)
+                ol = old["layer_instructions"] if old else []
+                before = _k(ol[i]) if i < len(ol) and len(ol) == len(li) else ""
+                per_mac = f"{v / layer['macs']:.2f}" if layer["macs"] else ""
+                cells.append(f"{before} | {_k(v)} | {per_mac}")
             lines.append(f"| {i} | {layer['op']} | {layer['kernel']} | {_k(layer['macs'])} | "
                          + " | ".join(cells) + " |")
         lines.append("")
@@ -201,11 +264,12 @@ def main(argv: list[str] | None = None) -> int:
                for name, path in find_models(args.out)]
     md = render_markdown(entries)
     (args.out / "bench.md").write_text(md)
-    (args.out / "bench.json").write_text(json.dumps({"note": "instructions, not cycles (QEMU -icount)",
+    (args.out / "bench.json").write_text(json.dumps({"note": "instructions, not cycles (QEMU, counted exactly)",
                                                      "entries": entries}, indent=1))
     print()
     print(md)
-    ok = all(b["exact"] for e in entries for b in e["boards"].values())
+    ok = all(b["exact"] and b["instructions_spread"] == 0 and b["layer_spread_max"] == 0
+             for e in entries for b in e["boards"].values())
     return 0 if ok else 1
 
 

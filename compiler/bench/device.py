@@ -15,12 +15,15 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from compiler.bench import insn_count
+from compiler.bench.insn_count import ExactCounts
 from host_tools import emulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,16 +177,20 @@ class BenchRun:
     instructions: np.ndarray  # per inference
     layers: list[int]  # instructions per layer, first input
     wall_s: float
+    exact: ExactCounts | None = None  # from the counting plugin (run_bench(exact=True))
 
 
 def run_bench(image: Image, inputs: np.ndarray, output_bytes: int,
-              timeout_s: float = 600.0) -> BenchRun:
+              timeout_s: float = 600.0, exact: bool = False, hist: bool = False) -> BenchRun:
     """Run the bench image on every row of inputs (int8), in as many emulator runs as the
-    board's preload window needs."""
+    board's preload window needs. exact: also count every instruction from outside the
+    guest (compiler/bench/insn_count.py), per inference and per layer; hist: and per
+    translated block (to find data-dependent code)."""
     board = emulator.BOARDS[image.board]
     inputs = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
     per_run = max(1, (board.bank_bytes - 16) // inputs.shape[1])
     outs, insns, layers, variant, wall = [], [], None, "", 0.0
+    counted: list[ExactCounts] = []
     for start in range(0, len(inputs), per_run):
         batch = inputs[start:start + per_run]
         with tempfile.TemporaryDirectory() as tmp:
@@ -192,12 +199,15 @@ def run_bench(image: Image, inputs: np.ndarray, output_bytes: int,
             bank.write_bytes(BANK_MAGIC + header.tobytes() + batch.tobytes())
             cmd = emulator.qemu_command(image.elf, image.board, frame_bank=bank,
                                         serial_port=None, icount=True)
-            import time
-
+            marks = Path(tmp) / "marks.txt"
+            if exact or hist:
+                cmd += insn_count.plugin_args(image.elf, marks, hist=hist)
             t0 = time.monotonic()
             proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s,
                                   stdin=subprocess.DEVNULL, check=False)
             wall += time.monotonic() - t0
+            if (exact or hist) and proc.returncode == 0:
+                counted.append(insn_count.parse(marks))
         text = proc.stdout.decode(errors="replace")
         got = _parse(text, output_bytes)
         if proc.returncode != 0 or got[4] != 0 or len(got[1]) != len(batch):
@@ -208,7 +218,15 @@ def run_bench(image: Image, inputs: np.ndarray, output_bytes: int,
         insns.append(got[2])
         if layers is None:
             layers = got[3]
-    return BenchRun(variant, np.concatenate(outs), np.concatenate(insns), layers or [], wall)
+    total = None
+    if counted:
+        total = ExactCounts(np.concatenate([c.inferences for c in counted]),
+                            np.concatenate([c.layers for c in counted]),
+                            [h for c in counted for h in c.hist])
+        if len(total.inferences) != len(inputs):
+            raise RuntimeError(f"{image.board}: the counting plugin saw {len(total.inferences)} "
+                               f"inferences, not {len(inputs)}")
+    return BenchRun(variant, np.concatenate(outs), np.concatenate(insns), layers or [], wall, total)
 
 
 def _parse(text: str, output_bytes: int):

@@ -5,7 +5,13 @@
  *
  * Output on UART0: "V <variant>", one "F ..." line per mismatch (kernel, case, byte,
  * reference, variant), then "R <cases> <failures>"; the exit status is 0 only without
- * failures. PK_CHECK_SEED and PK_CHECK_CASES (defines) pick the cases. */
+ * failures. PK_CHECK_SEED and PK_CHECK_CASES (defines) pick the cases.
+ *
+ * Constant time (PK_CHECK_CONSTANT_TIME defined): after each comparison the variant and
+ * the reference run again, each on CT_INPUTS very different inputs (zeros, +127, -128,
+ * random) of the same case, between calls of bench_mark; the exact instruction counter
+ * outside the guest (compiler/bench/insn_count.py) checks that the CT_INPUTS counts of
+ * each run are equal. */
 #include <stdint.h>
 #include <string.h>
 
@@ -28,6 +34,14 @@ typedef pk_status (*conv_fn)(const pk_ctx *, const pk_conv_params *, const pk_qu
 
 static uint32_t rng_state;
 static int32_t failures;
+
+#define CT_INPUTS 4
+
+/* Watched by the instruction-count plugin: called around every timed kernel call. */
+__attribute__((noinline)) void bench_mark(void)
+{
+    __asm__ volatile("" ::: "memory");
+}
 
 static uint32_t rnd(void)
 {
@@ -138,7 +152,6 @@ static void run_case(const char *name, int32_t index, conv_fn ref, conv_fn var,
     memset(scratch, 0xA5, sizeof scratch);
     const pk_status s2 = var(&ctx, p, q, in_dims, arena_var + in_off, filter_dims, filter, bias,
                              out_dims, arena_var + out_off);
-    (void)in_bytes;
     if (s1 != PK_OK || s2 != PK_OK) {
         put("F ");
         put(name);
@@ -169,6 +182,22 @@ static void run_case(const char *name, int32_t index, conv_fn ref, conv_fn var,
             return;
         }
     }
+#if defined(PK_CHECK_CONSTANT_TIME)
+    for (int k = 0; k < 2; k++) { /* the variant, then the reference */
+        for (int32_t n = 0; n < CT_INPUTS; n++) {
+            for (int32_t i = 0; i < in_bytes; i++) {
+                const int8_t fill[CT_INPUTS - 1] = {0, 127, -128};
+                arena_var[in_off + i] = n < CT_INPUTS - 1 ? fill[n] : (int8_t)rnd();
+            }
+            bench_mark();
+            (k ? ref : var)(&ctx, p, q, in_dims, arena_var + in_off, filter_dims, filter, bias,
+                            out_dims, arena_var + out_off);
+            bench_mark();
+        }
+    }
+#else
+    (void)in_bytes;
+#endif
 }
 
 /* Largest delta <= 0 for a row-streaming kernel (pk_engine.h; planner.py's row_overlap). */

@@ -117,7 +117,7 @@ static inline __attribute__((always_inline)) int8_t pk_dsp_out(int32_t acc, int3
     if (r.fast) {
         int32_t v = pk_requant_fast(acc, r.mult[c], r.table[2 * c], r.table[2 * c + 1]);
         v = __ssat(v, 8);
-        return (int8_t)(r.full_range ? v : pk_clamp(v, r.lo, r.hi));
+        return (int8_t)(r.full_range ? v : pk_min_ct(pk_max_ct(v, r.lo), r.hi));
     }
     return pk_requantize_clamp(acc, r.mult[c], r.shift[c], r.rounding, r.zp, r.lo, r.hi);
 }

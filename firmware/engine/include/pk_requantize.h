@@ -7,25 +7,61 @@
 
 #include "pk_types.h"
 
+/* Constant time: no branch or loop bound in this file depends on a value being
+ * requantized (only on per-channel constants such as a shift), so an inference's
+ * instruction count does not depend on its input. Selections are written as masks, not
+ * as conditions, so that no compiler turns them into branches. */
+
+/* -1 when v < 0, else 0. */
+static inline int32_t pk_sign_mask(int32_t v)
+{
+    return (int32_t)(0u - ((uint32_t)v >> 31));
+}
+
 /* (a * b * 2) >> 32 with round-half-away-from-zero, saturating the one overflow case. */
 static inline int32_t pk_sat_rounding_doubling_high_mul(int32_t a, int32_t b)
 {
-    if (a == INT32_MIN && b == INT32_MIN) {
-        return INT32_MAX;
-    }
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    /* Division, not a shift: TFLite truncates toward zero here. */
-    return (int32_t)((ab + nudge) / (1LL << 31));
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    /* The nudge is 2^30 for ab >= 0 and 1 - 2^30 below: 2^30 + (1 - 2^31) there. */
+    const int64_t x = ab + (1LL << 30) + ((ab >> 63) & (1 - (1LL << 31)));
+    /* Division, not a shift: TFLite truncates toward zero here (a negative x first gets
+     * 2^31 - 1 added). */
+    const int64_t q = (x + ((x >> 63) & ((1LL << 31) - 1))) >> 31;
+    /* a == b == INT32_MIN gives q = 2^31, which TFLite saturates to INT32_MAX. */
+    const uint32_t t = ((uint32_t)a ^ 0x80000000u) | ((uint32_t)b ^ 0x80000000u);
+    const uint32_t overflow = ((t | (0u - t)) >> 31) ^ 1u;
+    return (int32_t)((uint32_t)q - overflow);
 }
 
 /* x / 2^exponent rounded half away from zero, exponent in [0, 31]. */
 static inline int32_t pk_rounding_divide_by_pot(int32_t x, int exponent)
 {
-    int32_t mask = (int32_t)((1LL << exponent) - 1);
-    int32_t remainder = x & mask;
-    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)x >> 31);
+    /* + 1 when remainder > threshold (both in [0, 2^31), so the difference fits) */
+    return (x >> exponent) + (int32_t)((uint32_t)(threshold - remainder) >> 31);
+}
+
+/* max(a, b) and min(a, b), for a and b whose difference fits int32. */
+static inline int32_t pk_max_ct(int32_t a, int32_t b)
+{
+    const int32_t d = (int32_t)((uint32_t)a - (uint32_t)b);
+    return (int32_t)((uint32_t)a - ((uint32_t)d & (uint32_t)pk_sign_mask(d)));
+}
+
+static inline int32_t pk_min_ct(int32_t a, int32_t b)
+{
+    const int32_t d = (int32_t)((uint32_t)a - (uint32_t)b);
+    return (int32_t)((uint32_t)b + ((uint32_t)d & (uint32_t)pk_sign_mask(d)));
+}
+
+/* v clamped to [lo, hi] (lo <= hi, both within int8), for any int32 v. */
+static inline int32_t pk_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    const int64_t below = (int64_t)v - lo; /* 64 bits: no overflow for any v */
+    const int64_t above = (int64_t)v - hi;
+    return (int32_t)((int64_t)v - (below & (below >> 63)) - (above & ~(above >> 63)));
 }
 
 /* x * multiplier * 2^(shift - 31), multiplier in Q31, shift in [-31, 30]. */
@@ -52,9 +88,7 @@ static inline int8_t pk_requantize_clamp(int32_t acc, int32_t multiplier, int32_
 {
     int32_t v = (rounding == PK_ROUND_SINGLE ? pk_requantize_single(acc, multiplier, shift)
                                              : pk_requantize(acc, multiplier, shift)) + out_zp;
-    v = v < act_min ? act_min : v;
-    v = v > act_max ? act_max : v;
-    return (int8_t)v;
+    return (int8_t)pk_clamp(v, act_min, act_max);
 }
 
 /* ---- Fast exact requantization, for the optimized variants --------------------------
@@ -102,12 +136,6 @@ static inline int32_t pk_requant_fast(int32_t acc, int32_t multiplier, int32_t r
 {
     const int32_t y = pk_smmulr((int32_t)((uint32_t)acc << 1), multiplier);
     return (y + round + (y >> 31)) >> e;
-}
-
-static inline int32_t pk_clamp(int32_t v, int32_t lo, int32_t hi)
-{
-    v = v < lo ? lo : v;
-    return v > hi ? hi : v;
 }
 
 #endif /* PK_REQUANTIZE_H */

@@ -15,10 +15,9 @@ pk_status pk_add_s8_ref(const pk_add_params *p, int32_t count, const int8_t *in1
         const int32_t b = (int32_t)((uint32_t)(in2[i] - p->input2_zero_point) << p->left_shift);
         const int32_t sum = pk_requantize(a, p->input1_multiplier, p->input1_shift) +
                             pk_requantize(b, p->input2_multiplier, p->input2_shift);
-        int32_t v = pk_requantize(sum, p->output_multiplier, p->output_shift) +
-                    p->output_zero_point;
-        v = v < p->act_min ? p->act_min : v;
-        out[i] = (int8_t)(v > p->act_max ? p->act_max : v);
+        const int32_t v = pk_requantize(sum, p->output_multiplier, p->output_shift) +
+                          p->output_zero_point;
+        out[i] = (int8_t)pk_clamp(v, p->act_min, p->act_max);
     }
     return PK_OK;
 }

@@ -1,5 +1,6 @@
 /* Int8 average pooling; padded taps are not counted, as in TFLite. */
 #include "pk_engine.h"
+#include "pk_requantize.h"
 
 pk_status pk_avg_pool2d_s8_ref(const pk_pool_params *p, const pk_dims *in_dims, const int8_t *in,
                            const pk_dims *out_dims, int8_t *out)
@@ -28,11 +29,11 @@ pk_status pk_avg_pool2d_s8_ref(const pk_pool_params *p, const pk_dims *in_dims, 
                         acc += row[kx * ch];
                     }
                 }
-                /* Round half away from zero, as TFLite does. */
-                acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                acc = acc < p->act_min ? p->act_min : acc;
-                acc = acc > p->act_max ? p->act_max : acc;
-                *out++ = (int8_t)acc;
+                /* Round half away from zero, as TFLite does: count / 2 toward the sign
+                 * of acc (a zero acc rounds to 0 either way), without a branch. */
+                const int32_t s = pk_sign_mask(acc);
+                acc = (acc + (((count / 2) ^ s) - s)) / count;
+                *out++ = (int8_t)pk_min_ct(pk_max_ct(acc, p->act_min), p->act_max);
             }
         }
     }

@@ -1,6 +1,7 @@
 /* Int8 max pooling, as TFLite's reference: the maximum over the window's taps inside the
  * input (padded taps are not counted), then the activation clamp. Row-streaming. */
 #include "pk_engine.h"
+#include "pk_requantize.h"
 
 pk_status pk_max_pool2d_s8_ref(const pk_pool_params *p, const pk_dims *in_dims, const int8_t *in,
                                const pk_dims *out_dims, int8_t *out)
@@ -22,12 +23,10 @@ pk_status pk_max_pool2d_s8_ref(const pk_pool_params *p, const pk_dims *in_dims, 
                 for (int32_t ky = ky0; ky < ky1; ky++) {
                     const int8_t *row = in + ((iy0 + ky) * iw + ix0) * ch + c;
                     for (int32_t kx = kx0; kx < kx1; kx++) {
-                        m = row[kx * ch] > m ? row[kx * ch] : m;
+                        m = pk_max_ct(m, row[kx * ch]);
                     }
                 }
-                m = m < p->act_min ? p->act_min : m;
-                m = m > p->act_max ? p->act_max : m;
-                *out++ = (int8_t)m;
+                *out++ = (int8_t)pk_min_ct(pk_max_ct(m, p->act_min), p->act_max);
             }
         }
     }

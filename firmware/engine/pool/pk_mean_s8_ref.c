@@ -17,10 +17,9 @@ pk_status pk_mean_s8_ref(const pk_mean_params *p, const pk_dims *in_dims, const 
         for (int32_t i = 0; i < count; i++) {
             sum += in[i * ch + c];
         }
-        int32_t v = pk_requantize(sum - p->input_zero_point * count, p->multiplier, p->shift) +
-                    p->output_zero_point;
-        v = v < -128 ? -128 : v;
-        out[c] = (int8_t)(v > 127 ? 127 : v);
+        const int32_t v = pk_requantize(sum - p->input_zero_point * count, p->multiplier,
+                                        p->shift) + p->output_zero_point;
+        out[c] = (int8_t)pk_clamp(v, -128, 127);
     }
     return PK_OK;
 }

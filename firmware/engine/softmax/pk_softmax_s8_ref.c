@@ -1,7 +1,10 @@
 /* Int8 softmax in fixed point (output scale 1/256, zero point -128), bit-exact with TFLite's
  * reference kernel. Values are Q-format int32: "Qn" below means n integer bits, 31 - n
  * fractional bits. exp() is evaluated on [-1/4, 0) by a Taylor polynomial and extended to all
- * negative inputs by multiplying in exp(-2^k) for each set bit of the rest. */
+ * negative inputs by multiplying in exp(-2^k) for each set bit of the rest.
+ *
+ * Constant time: every value is computed on every path and chosen by a mask (never by a
+ * branch on data), so the instruction count depends on the shape only. */
 #include "pk_engine.h"
 #include "pk_requantize.h"
 
@@ -13,17 +16,25 @@ static int32_t mul(int32_t a, int32_t b) /* Qm * Qn -> Q(m+n) */
     return pk_sat_rounding_doubling_high_mul(a, b);
 }
 
+/* mask ? a : b, for mask 0 or -1. */
+static int32_t select(int32_t mask, int32_t a, int32_t b)
+{
+    return (int32_t)(((uint32_t)a & (uint32_t)mask) | ((uint32_t)b & ~(uint32_t)mask));
+}
+
+/* -1 when a > b, else 0 (a - b computed in 64 bits: no overflow). */
+static int32_t greater_mask(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)b - a) >> 63);
+}
+
 /* x * 2^exponent, saturating, for exponent > 0. */
 static int32_t sat_shift_left(int32_t x, int exponent)
 {
     const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1);
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << exponent);
+    const int32_t shifted = (int32_t)((uint32_t)x << exponent);
+    const int32_t r = select(greater_mask(x, threshold), INT32_MAX, shifted);
+    return select(greater_mask(-threshold, x), INT32_MIN, r);
 }
 
 /* exp(a) for a in [-1/4, 0), a and result Q0. */
@@ -54,18 +65,21 @@ static int32_t exp_negative(int32_t a)
     int32_t result = exp_small_negative(sat_shift_left(a_mod_quarter_minus_quarter, SCALED_DIFF_INT_BITS));
     const int32_t remainder = a_mod_quarter_minus_quarter - a;
     for (int k = 0; k < 7; k++) {
-        if (remainder & (1 << (frac_bits - 2 + k))) {
-            result = mul(result, exp_of_minus_pot[k]);
-        }
+        /* -1 when bit frac_bits - 2 + k of the remainder is set */
+        const int32_t bit = -(int32_t)(((uint32_t)remainder >> (frac_bits - 2 + k)) & 1u);
+        result = select(bit, mul(result, exp_of_minus_pot[k]), result);
     }
-    return a == 0 ? INT32_MAX : result;
+    /* a == 0: a | -a has its sign bit clear only for 0 */
+    const int32_t zero = ~pk_sign_mask((int32_t)((uint32_t)a | (0u - (uint32_t)a)));
+    return select(zero, INT32_MAX, result);
 }
 
 /* 1 / (1 + x) for x in [0, 1), Q0 in and out, by three Newton-Raphson steps. */
 static int32_t one_over_one_plus_x(int32_t a)
 {
     const int64_t sum = (int64_t)a + INT32_MAX;
-    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2); /* Q0 */
+    /* (sum + (sum >= 0 ? 1 : -1)) / 2, the sign chosen by a mask */
+    const int32_t half_denominator = (int32_t)((sum + 1 + 2 * (sum >> 63)) / 2); /* Q0 */
     const int32_t c48_over_17 = 1515870810;                                       /* Q2 */
     const int32_t c_neg32_over_17 = -1010580540;                                  /* Q2 */
     int32_t x = c48_over_17 + mul(half_denominator, c_neg32_over_17);              /* Q2 */
@@ -76,14 +90,26 @@ static int32_t one_over_one_plus_x(int32_t a)
     return sat_shift_left(x, 1); /* the same raw bits as Q1 are x / 2; then Q1 -> Q0 */
 }
 
+/* Leading zero bits of x, without a loop that stops at the first set bit. */
 static int count_leading_zeros(uint32_t x)
 {
     int n = 0;
-    while (n < 32 && !(x & 0x80000000u)) {
-        x <<= 1;
-        n++;
+    for (int step = 16; step > 0; step >>= 1) {
+        /* 1 when the top `step` bits of x are all zero: shift them out of the way */
+        const uint32_t top = x >> (32 - step);
+        const uint32_t zero = ((top | (0u - top)) >> 31) ^ 1u;
+        const uint32_t move = 0u - zero;
+        x = (x & ~move) | ((x << step) & move);
+        n += (int)(zero * (uint32_t)step);
     }
-    return n;
+    return n + (int)((x >> 31) ^ 1u); /* x == 0 gives 32 */
+}
+
+/* diff * 2^input_left_shift, wrapping: diffs below diff_min, computed and then discarded,
+ * may not fit (those that count always do). */
+static int32_t shifted(int32_t diff, const pk_softmax_params *p)
+{
+    return (int32_t)((uint32_t)diff << p->input_left_shift);
 }
 
 pk_status pk_softmax_s8_ref(const pk_softmax_params *p, const pk_dims *dims, const int8_t *in,
@@ -97,15 +123,14 @@ pk_status pk_softmax_s8_ref(const pk_softmax_params *p, const pk_dims *dims, con
     for (int32_t r = 0; r < rows; r++, in += depth, out += depth) {
         int32_t max = -128;
         for (int32_t c = 0; c < depth; c++) {
-            max = in[c] > max ? in[c] : max;
+            max = pk_max_ct(max, in[c]);
         }
         int32_t sum = 0; /* Q12 */
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = in[c] - max;
-            if (diff >= p->diff_min) {
-                const int32_t scaled = mul(diff * (1 << p->input_left_shift), p->input_multiplier);
-                sum += pk_rounding_divide_by_pot(exp_negative(scaled), ACCUM_INT_BITS);
-            }
+            const int32_t scaled = mul(shifted(diff, p), p->input_multiplier);
+            const int32_t term = pk_rounding_divide_by_pot(exp_negative(scaled), ACCUM_INT_BITS);
+            sum += term & ~pk_sign_mask(diff - p->diff_min); /* only where diff >= diff_min */
         }
         const int headroom = count_leading_zeros((uint32_t)sum);
         const int bits_over_unit = ACCUM_INT_BITS - headroom;
@@ -113,14 +138,11 @@ pk_status pk_softmax_s8_ref(const pk_softmax_params *p, const pk_dims *dims, con
         const int32_t reciprocal = one_over_one_plus_x(sum_minus_one);
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = in[c] - max;
-            if (diff < p->diff_min) {
-                out[c] = -128;
-                continue;
-            }
-            const int32_t scaled = mul(diff * (1 << p->input_left_shift), p->input_multiplier);
-            int32_t v = pk_rounding_divide_by_pot(mul(reciprocal, exp_negative(scaled)),
-                                                  bits_over_unit + 31 - 8) - 128;
-            out[c] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+            const int32_t scaled = mul(shifted(diff, p), p->input_multiplier);
+            const int32_t v = pk_rounding_divide_by_pot(mul(reciprocal, exp_negative(scaled)),
+                                                        bits_over_unit + 31 - 8) - 128;
+            /* -128 where diff < diff_min */
+            out[c] = (int8_t)select(pk_sign_mask(diff - p->diff_min), -128, pk_clamp(v, -128, 127));
         }
     }
     return PK_OK;
