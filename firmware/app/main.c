@@ -9,6 +9,7 @@
 
 #include "peekless_model.h"
 #include "pk_config.h"
+#include "pk_decide.h"
 #include "pk_hal.h"
 #include "pk_link.h"
 #include "pk_preprocess.h"
@@ -22,7 +23,7 @@
 #endif
 
 #if PEEKLESS_MODEL_OUTPUT_BYTES != 2
-#error "the decision rule below expects a two-class model output"
+#error "the decision rule (pk_decide.h) expects a two-class model output"
 #endif
 #if PEEKLESS_MODEL_INPUT_C != 1 && PEEKLESS_MODEL_INPUT_C != 3
 #error "model input must have 1 (gray) or 3 (RGB) channels"
@@ -94,6 +95,7 @@ static void send_hello(void)
     h.fw_version = PK_FW_VERSION;
     h.board = pk_hal_board_name();
     h.model_sha256 = model_sha256.bytes;
+    h.rule = pk_decide_rule_built;
     if (pk_link_send_hello(&h) != PK_LINK_OK) {
         fail(PK_EXIT_LINK);
     }
@@ -158,6 +160,7 @@ static void stats_add(pk_stats *s, uint64_t insn)
 int main(int argc, char **argv)
 {
     pk_stats stats = {0, 0, 0, 0};
+    pk_decide_state decide;
     int last_sent = -1;
 
     if (pk_hal_init(argc, argv) != PK_HAL_OK) {
@@ -167,6 +170,7 @@ int main(int argc, char **argv)
     pk_cmd_parser_init(&cmd_parser);
 #endif
     send_hello();
+    pk_decide_init(&decide);
 
     for (;;) {
         pk_format fmt = {PK_CAMERA_WIDTH, PK_CAMERA_HEIGHT, PK_CAMERA_PIXFMT};
@@ -198,8 +202,7 @@ int main(int argc, char **argv)
             fail(PK_EXIT_INVOKE);
         }
 
-        const bool person = model_output[PEEKLESS_MODEL_PERSON_INDEX] >
-                            model_output[1 - PEEKLESS_MODEL_PERSON_INDEX];
+        const bool person = pk_decide(&decide, model_output);
 #if PEEKLESS_TEST_LEAK
         /* TEST ONLY: a leaky variant may replace the DECISION or send more after it. */
         if (!pk_test_leak_replace_decision(seq, person, framebuffer, &fmt)) {
