@@ -17,6 +17,7 @@ ROOMS = (
     "host_tools.cli_firmware",
     "training.ingest.cli",
     "host_tools.cli_hil",
+    "training.pretrained_cli",
 )
 
 

@@ -431,9 +431,11 @@ def _tf_version() -> str:
 
 
 def predict_keras(model_path: Path, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Float logits [N, num_classes] of the saved Keras model for uint8 pixels."""
-    keras = _keras()
-    model = keras.models.load_model(model_path, compile=False)
+    """Float logits [N, num_classes] of the saved Keras model (.keras or Keras 2 .h5) for
+    uint8 pixels."""
+    from training.pretrained_load import load_keras_model
+
+    model = load_keras_model(model_path)
     return np.asarray(model.predict(to_float_input(pixels), batch_size=batch_size, verbose=0))
 
 
