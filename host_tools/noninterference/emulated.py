@@ -179,8 +179,8 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
             lock = run_lockstep(
                 dev_a,
                 dev_b,
-                feeder_cls(window, frames_a),
-                feeder_cls(window, frames_b),
+                feeder_cls(window, frames_a, board.bank_bytes),
+                feeder_cls(window, frames_b, board.bank_bytes),
                 timeout_s=cfg.timeout_s,
                 on_checkpoint=bar.update,
             )
@@ -200,8 +200,8 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
         check_reference(
             capture_a,
             capture_b,
-            chosen.decisions_a,
-            chosen.decisions_b,
+            chosen.decisions_a[: lock.cut_short],
+            chosen.decisions_b[: lock.cut_short],
             chosen.order,
             per_frame,
             note=f"reference: LiteRT BUILTIN_REF on {tflite.name} "
@@ -212,7 +212,7 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
     passed = all(c.passed or c.skipped for c in checks)
     diagnostics: list[CheckResult] = []
     if not passed and cfg.diagnostics:
-        diagnostics = _diagnose(lock, chosen, capture_a, manifest)
+        diagnostics = _diagnose(lock, chosen, manifest)
     coverage = pixel_coverage(frames_a, chosen.order)
     wall = time.monotonic() - t_start
     n = len(frames_a)
@@ -310,14 +310,17 @@ def _shipped_image(elf: Path, hello: Hello | None) -> CheckResult:
     return f.result("shipped_image", not f and not r.skipped, detail)
 
 
-def _diagnose(lock, chosen, capture_a: bytes, manifest: dict) -> list[CheckResult]:
+def _diagnose(lock, chosen, manifest: dict) -> list[CheckResult]:
+    """The content diagnostics over what the runs showed until they stopped (frames
+    0 .. the last compared)."""
     from ..audit import capture_checks
     from ..audit.diagnostics import memory_diagnostic
     from ..firmware_build import hello_expectations
 
     out = []
-    frames = chosen.frames.data
-    frames_b = chosen.frames_b.data
+    shown = lock.cut_short or len(chosen.frames)
+    frames = chosen.frames.data[:shown]
+    frames_b = chosen.frames_b.data[:shown]
     if lock.memory:
         out.append(memory_diagnostic(lock, frames, frames_b))
     if bytes(lock.a.outputs[0]) != bytes(lock.b.outputs[0]) or any(

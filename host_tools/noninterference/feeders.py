@@ -24,9 +24,6 @@ import numpy as np
 
 from ..frame_bank import FORMAT_BYTES, HEADER_SIZE, MAGIC, VERSION
 
-SENSOR_MAGIC = 0x4E534B50  # "PKSN"
-SENSOR_VERSION = 1
-SENSOR_ROWS_OFFSET = 0x40
 SENSOR_SYMBOL = "pk_hal_camera_begin"
 HIL_SYMBOL = "pk_hil_checkpoint"
 
@@ -75,25 +72,24 @@ class SensorFeeder:
     symbol = SENSOR_SYMBOL
     exits_by_itself = False
 
-    def __init__(self, window: int, frames: CameraFrames) -> None:
+    def __init__(self, window: int, frames: CameraFrames, window_bytes: int | None = None) -> None:
         self.window = window
         self.frames = frames
+        self.window_bytes = window_bytes
 
     def prepare(self, link) -> None:
         """Nothing to do before the image starts: the window is all zeros."""
 
     def at_checkpoint(self, link, stop: int) -> int:
         """At the ``stop``-th stop on ``pk_hal_camera_begin``: offer frame ``stop`` if
-        there is one. Returns the number of frames already processed (= ``stop``)."""
+        there is one (:func:`host_tools.sensor.offer_frame`: rows, header, READY last).
+        Returns the number of frames already processed (= ``stop``)."""
         if stop < len(self.frames):
+            from ..sensor import offer_frame
+
             f = self.frames
-            pitch = f.width * f.data.shape[3]
-            link.write_memory(self.window + SENSOR_ROWS_OFFSET, f.data[stop].tobytes())
-            header = struct.pack(
-                "<7I", SENSOR_MAGIC, SENSOR_VERSION, stop, f.width, f.height, f.pixfmt, pitch
-            )
-            link.write_memory(self.window, header)
-            link.write_memory(self.window + 0x1C, struct.pack("<I", 1))  # READY, last
+            offer_frame(link, self.window, stop, f.data[stop].tobytes(), f.width, f.height,
+                        f.pixfmt, window_bytes=self.window_bytes)  # fmt: skip
         return stop
 
     def is_last(self, stop: int) -> bool:
@@ -110,9 +106,10 @@ class BankFeeder:
     symbol = HIL_SYMBOL
     exits_by_itself = True
 
-    def __init__(self, window: int, frames: CameraFrames) -> None:
+    def __init__(self, window: int, frames: CameraFrames, window_bytes: int | None = None) -> None:
         self.window = window
         self.frames = frames
+        self.window_bytes = window_bytes
 
     def _slot(self, k: int) -> int:
         return self.window + HEADER_SIZE + k * self.frames.frame_bytes

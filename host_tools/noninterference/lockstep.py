@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..checkpoints import symbol_address
+from ..checkpoints import elf_symbols, symbol_address
 from .qemu_device import Snapshot
 from .rsp import Stop
 
+#: Where a production image halts on any error (r0 = exit status).
+HALT_SYMBOL = "pk_hal_exit"
 #: Differing bytes closer than this are one range.
 RANGE_GAP = 16
 #: Bytes of each run kept per checkpoint for the diagnostics (what leaked).
@@ -107,6 +109,7 @@ class LockstepResult:
     error: str | None = None
     wall_s: float = 0.0
     snapshot_s: float = 0.0
+    cut_short: int | None = None  # frames done when the comparison stopped after a difference
 
     @property
     def identical(self) -> bool:
@@ -130,14 +133,19 @@ class _Side:
         self.stops = 0  # checkpoint stops so far
         self.frames_done = 0
         self.ended = False
+        self.halt_addr: int | None = None
 
     def start(self, bp: int) -> None:
         self.dev.start()
+        syms = elf_symbols(self.dev.elf)
+        self.halt_addr = syms[HALT_SYMBOL][0] & ~1 if HALT_SYMBOL in syms else None
         n = len(self.dev.map.uarts)
         self.trace = RunTrace(self.label, [bytearray() for _ in range(n)], [[] for _ in range(n)])
         self.trace.boot_frame = None if self.feeder.boot_phase(0) else 0
         self.feeder.prepare(self.dev.link)
         self.dev.link.set_breakpoint(bp)
+        if self.halt_addr is not None and not self.feeder.exits_by_itself:
+            self.dev.link.set_breakpoint(self.halt_addr)
 
     def collect_output(self) -> list[bytes]:
         new = [self.dev.new_output(c) for c in range(len(self.trace.outputs))]
@@ -161,6 +169,11 @@ class _Side:
             pc = self.dev.link.read_register(15)
             if pc == bp:
                 return Event("checkpoint", icount)
+            if pc == self.halt_addr:
+                # A production image halts in pk_hal_exit(status) on any error.
+                self.ended = True
+                status = self.dev.link.read_register(0)
+                return Event("exit", icount, detail=f"halted in pk_hal_exit({status})")
             return Event("other", icount, detail=f"stopped at pc {pc:#x}")
         return Event("other", icount, detail=s.raw.decode(errors="replace")[:40])
 
@@ -172,10 +185,14 @@ def run_lockstep(
     feed_b,
     timeout_s: float = 60.0,
     on_checkpoint: Callable[[int], None] | None = None,
+    frames_after_difference: int | None = 2,
 ) -> LockstepResult:
     """Run ``dev_a`` fed by ``feed_a`` and ``dev_b`` fed by ``feed_b`` (the same image, the
     frames in two orders) and compare them; see the module doc. ``on_checkpoint(frames
-    done)`` is called at each common checkpoint (progress)."""
+    done)`` is called at each common checkpoint (progress). Once the runs differ, they
+    are compared for ``frames_after_difference`` more frames (enough to say what leaks;
+    None: to the end), then stopped: the verdict is already known, and a device that
+    dumps its frames would otherwise take long to run to the end."""
     t_start = time.monotonic()
     bp = symbol_address(dev_a.elf, feed_a.symbol)
     sides = [_Side(dev_a, feed_a, "A"), _Side(dev_b, feed_b, "B")]
@@ -246,6 +263,20 @@ def run_lockstep(
                 if all(s.feeder.is_last(s.stops - 1) for s in sides):
                     for s in sides:
                         s.trace.end = f"stopped at the checkpoint after {s.frames_done} frames"
+                    break
+                diverged = res.first_difference_frame
+                if (
+                    res.first_difference is not None
+                    and frames_after_difference is not None
+                    and sides[0].frames_done > (diverged or 0) + frames_after_difference
+                ):
+                    res.cut_short = sides[0].frames_done
+                    for s in sides:
+                        s.trace.end = (
+                            f"stopped after {s.frames_done} frames: the runs differed "
+                            f"{_while(diverged)}, and {frames_after_difference} more frames "
+                            f"were compared"
+                        )
                     break
                 for s in sides:
                     s.dev.resume(s.stop)
