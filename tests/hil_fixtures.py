@@ -1,12 +1,14 @@
-"""Firmware for the HIL audit tests: a tiny real model compiled to C, and the clean and
-deliberately leaky HIL builds of firmware/ (make LEAK=<name>), built once per test
-session into a shared cache folder."""
+"""Firmware for the privacy audit tests: a tiny real model compiled to C, and the clean
+and deliberately leaky builds of firmware/ (make LEAK=<name>, production or HIL), built
+once per test session into a shared cache folder (engine objects in the shared
+ENGINE_CACHE)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,8 @@ import numpy as np
 from host_tools.canaries import generate_canaries
 from host_tools.firmware_build import build_firmware
 
-LEAKS = (
+#: The seven variants of audit v1 ...
+OLD_LEAKS = (
     "raw_frame",
     "hex_frame",
     "base64_frame",
@@ -23,6 +26,18 @@ LEAKS = (
     "extra_record",
     "ram_remnant",
 )
+#: ... and one per leak class that passed it (issue 11).
+NEW_LEAKS = (
+    "decision_pixel",
+    "pixel_delay",
+    "record_fields",
+    "ram_xor",
+    "flash_copy",
+    "window_copy",
+    "noinit_copy",
+)
+LEAKS = OLD_LEAKS + NEW_LEAKS
+ENGINE_CACHE = Path(tempfile.gettempdir()) / f"peekless-engine-cache-{os.getuid()}"
 SHAPE = (96, 96, 1)
 HAVE_TOOLS = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm"))
 
@@ -57,9 +72,11 @@ def build_tiny_model(root: Path) -> Path:
     return generated
 
 
-def build_variant(root: Path, generated: Path, leak: str | None, build: str = "hil"):
+def build_variant(
+    root: Path, generated: Path, leak: str | None, build: str = "hil", board: str = "an386"
+):
     """The firmware build (ELF + manifest) of one variant, built on first use."""
-    name = f"fw-{build}-{leak or 'clean'}"
+    name = f"fw-{board}-{build}-{leak or 'clean'}"
     out = root / name
     manifest = out / "build_manifest.json"
     if manifest.exists():
@@ -67,7 +84,9 @@ def build_variant(root: Path, generated: Path, leak: str | None, build: str = "h
 
         data = json.loads(manifest.read_text())
         return FirmwareBuild(out / data["elf"], data, manifest)
-    return build_firmware("an386", generated, out, build=build, leak=leak)
+    return build_firmware(
+        board, generated, out, build=build, leak=leak, extra=(f"ENGINE_CACHE={ENGINE_CACHE}",)
+    )
 
 
 def cache_root(tmp_path_factory) -> Path:

@@ -91,13 +91,13 @@ def _scratch_dir(given: Path | None):
 
 
 def image_kind(elf: Path) -> str:
-    """``"production"`` (has the sensor driver's pk_hal_camera_begin) or ``"hil"`` (has
-    pk_hil_checkpoint and reads a frame bank)."""
+    """``"hil"`` (has pk_hil_checkpoint and reads a frame bank) or ``"production"`` (the
+    sensor driver's pk_hal_camera_begin, no HIL code)."""
     syms = elf_symbols(Path(elf))
-    if SENSOR_SYMBOL in syms:
-        return "production"
     if HIL_SYMBOL in syms:
         return "hil"
+    if SENSOR_SYMBOL in syms:
+        return "production"
     raise AuditSetupError(
         f"{elf}: neither {SENSOR_SYMBOL} (production sensor driver) nor {HIL_SYMBOL} (HIL "
         f"checkpoint): cannot feed it frames from outside"

@@ -219,6 +219,9 @@ def run_lockstep(
             if fine and new[0] != new[1]:
                 _first(res, "output", frame, _output_difference(res, sides, frame))
                 fine = _go_coarse(sides)
+            if fine and ea.kind == eb.kind == "byte" and ea.channel == eb.channel:
+                for s, e in zip(sides, events, strict=True):
+                    s.trace.byte_icounts[e.channel].append(e.icount)
             if fine and (ea.kind, ea.channel, ea.icount) != (eb.kind, eb.channel, eb.icount):
                 same_event = (ea.kind, ea.channel) == (eb.kind, eb.channel)
                 if same_event:
@@ -233,8 +236,6 @@ def run_lockstep(
                 )
                 fine = _go_coarse(sides)
             if fine and ea.kind == "byte":
-                for s, e in zip(sides, events, strict=True):
-                    s.trace.byte_icounts[e.channel].append(e.icount)
                 res.byte_events_compared += 1
                 for s in sides:
                     s.dev.resume(s.stop)
