@@ -12,10 +12,10 @@ audit checks -- one run gives both the capture and the RAM snapshots.
 The same protocol reaches QEMU's gdbstub (``-gdb tcp::PORT -S``) and, on real boards, the
 gdbserver of pyOCD (``pyocd gdbserver``) or OpenOCD; only the emulator path is tested.
 
-What is read: at every snapshot the RAM the image uses (its allocated RAM sections,
-merged, and a window at the top of RAM where the stack grows down) and the frame-bank
-slots of the most recent frames; at the last frame's checkpoint every RAM region of the
-board and the whole frame bank.
+What is read: a :class:`RamPlan`; the real-board audit reads every RAM region the rig
+names and the whole frame-bank window at every checkpoint
+(:func:`host_tools.hil_audit.full_plan`), and the board's cycle counter where the rig
+names one.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from .audit.memory import RamRegion, RamSnapshot
 from .frame_bank import HEADER_SIZE
 
 CHECKPOINT_SYMBOL = "pk_hil_checkpoint"
-STACK_WINDOW = 64 << 10
 SHF_ALLOC = 0x2
 
 
@@ -114,32 +113,6 @@ class RamPlan:
             max(0, hi - lo) * self.frame_bytes,
         )
         return self.used + ([slots] if slots[2] else [])
-
-
-def ram_plan(
-    elf: Path,
-    ram: tuple[tuple[int, int], ...],
-    bank_addr: int,
-    frame_bytes: int,
-    n_frames: int,
-    stack_window: int = STACK_WINDOW,
-) -> RamPlan:
-    """The plan for ``elf`` on a board whose RAM regions are ``ram`` [(addr, bytes)]."""
-    full = [("RAM", a, n) for a, n in ram]
-    used: list[tuple[str, int, int]] = []
-    sections = elf_sections(elf)
-    for a, n in ram:
-        secs = [s for s in sections if s.flags & SHF_ALLOC and s.size and a <= s.addr < a + n]
-        if not secs:
-            continue
-        lo = min(s.addr for s in secs)
-        hi = max(s.addr + s.size for s in secs)
-        used.append(("RAM sections", lo, hi - lo))
-        top = a + n
-        win_lo = max(hi, top - stack_window)
-        if win_lo < top:
-            used.append(("stack", win_lo, top - win_lo))
-    return RamPlan(full, used or list(full), bank_addr, frame_bytes, n_frames)
 
 
 class CheckpointReader(threading.Thread):

@@ -229,12 +229,12 @@ def cmd_audit(args) -> int:
                 rig = Rig.load(args.rig) if args.rig else None
                 target = SerialTarget(args.port, rig=rig, elf=args.elf)
             else:
+                target = EmulatorTarget(args.elf, board=args.board)
                 if args.model is None:
                     raise UserError(
                         "--model: give the .tflite the firmware was built from (the reference "
                         "decisions come from it)"
                     )
-                target = EmulatorTarget(args.elf, board=args.board)
             config = AuditConfig(
                 frames=args.frames,
                 seed=args.seed,

@@ -48,8 +48,9 @@ def firmware_version() -> str:
 
 def section_sizes(elf: Path) -> dict[str, int]:
     """Section name -> bytes, from `arm-none-eabi-size -A`."""
-    out = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
     sizes = {}
     for line in out.splitlines():
         parts = line.split()
@@ -62,15 +63,25 @@ def memory_footprint(elf: Path) -> tuple[int, int]:
     """(flash, static RAM) bytes: code, read-only data and initialised data in flash;
     initialised and zeroed data in RAM. The stack region is reported apart by the map."""
     sizes = section_sizes(elf)
-    flash = sum(v for k, v in sizes.items() if k in (".vectors", ".text", ".rodata", ".data",
-                                                     ".ARM.exidx", ".init_array"))
+    flash = sum(
+        v
+        for k, v in sizes.items()
+        if k in (".vectors", ".text", ".rodata", ".data", ".ARM.exidx", ".init_array")
+    )
     ram = sum(v for k, v in sizes.items() if k in (".data", ".bss"))
     return flash, ram
 
 
-def build_firmware(board: str, model_dir: Path, out_dir: Path, build: str = "hil",
-                   leak: str | None = None, policy: str = "per-frame",
-                   extra: tuple[str, ...] = (), rule: DecisionRule | None = None) -> FirmwareBuild:
+def build_firmware(
+    board: str,
+    model_dir: Path,
+    out_dir: Path,
+    build: str = "hil",
+    leak: str | None = None,
+    policy: str = "per-frame",
+    extra: tuple[str, ...] = (),
+    rule: DecisionRule | None = None,
+) -> FirmwareBuild:
     """Run firmware/Makefile and write out_dir/build_manifest.json beside the image.
     ``rule``: the decision rule to build in (default argmax), recorded in the manifest."""
     model_dir, out_dir = Path(model_dir).resolve(), Path(out_dir).resolve()
@@ -79,21 +90,35 @@ def build_firmware(board: str, model_dir: Path, out_dir: Path, build: str = "hil
     if rule.person_index != io["person_index"]:
         raise ValueError(f"decision rule person_index {rule.person_index}, but the model's "
                          f"person output is {io['person_index']}")  # fmt: skip
-    cmd = ["make", "-C", str(FIRMWARE), f"-j{os.cpu_count() or 1}", f"BOARD={board}",
-           f"BUILD={build}", f"MODEL_DIR={model_dir}", f"OUT={out_dir}", *rule.make_vars(),
-           *extra]
+    cmd = [
+        "make",
+        "-C",
+        str(FIRMWARE),
+        f"-j{os.cpu_count() or 1}",
+        f"BOARD={board}",
+        f"BUILD={build}",
+        f"MODEL_DIR={model_dir}",
+        f"OUT={out_dir}",
+        *rule.make_vars(),
+        *extra,
+    ]
     if leak:
         cmd.append(f"LEAK={leak}")
     if policy != "per-frame":
         cmd.append(f"POLICY={policy}")
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"firmware build failed ({' '.join(cmd[3:])}):\n{proc.stdout}{proc.stderr}")
+        raise RuntimeError(
+            f"firmware build failed ({' '.join(cmd[3:])}):\n{proc.stdout}{proc.stderr}"
+        )
     elf = out_dir / ("peekless" if board == "host" else "peekless.elf")
     flash, ram = memory_footprint(elf) if board != "host" else (0, 0)
     plan = json.loads((model_dir / "memory_plan.json").read_text())
-    records = {name: size for code, size in PAYLOAD_SIZES.items()
-               if (name := RECORD_NAMES[code]) and (build == "hil" or name not in HIL_ONLY_RECORDS)}
+    records = {
+        name: size
+        for code, size in PAYLOAD_SIZES.items()
+        if (name := RECORD_NAMES[code]) and (build == "hil" or name not in HIL_ONLY_RECORDS)
+    }
     manifest = {
         "fw_version": firmware_version(),
         "board": board,
@@ -105,8 +130,10 @@ def build_firmware(board: str, model_dir: Path, out_dir: Path, build: str = "hil
         "model_sha256": plan["model_sha256"],
         "arena_bytes": plan["arena_bytes"],
         **{k: v for k, v in io.items() if k != "person_index"},
-        "output_schema": {"framing": "COBS + CRC-32, see docs/PROTOCOL.md",
-                          "record_payload_bytes": records},
+        "output_schema": {
+            "framing": "COBS + CRC-32, see docs/PROTOCOL.md",
+            "record_payload_bytes": records,
+        },
         "elf": elf.name,
         "elf_sha256": hashlib.sha256(elf.read_bytes()).hexdigest(),
         "flash_bytes": flash,
@@ -122,9 +149,11 @@ def model_io_shape(header: Path) -> dict:
     tell which frames the device was fed without the model itself."""
     defines = dict(re.findall(r"#define PEEKLESS_MODEL_(\w+) (\d+)", header.read_text()))
     try:
-        return {"input_shape": [int(defines[k]) for k in ("INPUT_H", "INPUT_W", "INPUT_C")],
-                "output_bytes": int(defines["OUTPUT_BYTES"]),
-                "person_index": int(defines.get("PERSON_INDEX", 1))}
+        return {
+            "input_shape": [int(defines[k]) for k in ("INPUT_H", "INPUT_W", "INPUT_C")],
+            "output_bytes": int(defines["OUTPUT_BYTES"]),
+            "person_index": int(defines.get("PERSON_INDEX", 1)),
+        }
     except KeyError as e:
         raise ValueError(f"{header}: no PEEKLESS_MODEL_{e.args[0]} define") from None
 

@@ -226,7 +226,6 @@ class GdbClient:
                 out += data
         return bytes(out)
 
-
     def write_memory(
         self, addr: int, data: bytes, chunk: int = WRITE_CHUNK_BYTES, pipeline: int = PIPELINE
     ) -> None:

@@ -544,7 +544,12 @@ class SerialTarget:
         if self.rig is not None and "load_bank" in self.rig.commands:
             self.rig.run("load_bank", bank=bank)
         reader = None
-        with connect(self.url, baudrate=self.baudrate) as session:
+        try:
+            session_cm = connect(self.url, baudrate=self.baudrate)
+        except (serial.SerialException, OSError) as e:
+            return DeviceRun(b"", [], [], None, time.monotonic() - t0,
+                             error=f"could not open {self.url}: {e}")  # fmt: skip
+        with session_cm as session:
             if ram:
                 host, _, port = self.rig.gdb.rpartition(":")
                 plan = full_plan(self.rig.ram, self.rig.bank_addr, frames[0].size, len(frames))
@@ -621,8 +626,16 @@ def make_target(
 
 
 def frame_shape_from_elf(elf: str | os.PathLike[str]) -> tuple[int, int, int] | None:
-    """The model input shape, guessed from the size of the firmware's ``model_input``
+    """The model input shape (h, w, c) of a firmware image: from the build manifest beside
+    it (``input_shape``), else guessed from the size of a whole-input ``model_input``
     buffer (square inputs: s*s gray or s*s*3 RGB). None when it cannot be told."""
+    manifest = Path(elf).parent / "build_manifest.json"
+    try:
+        shape = json.loads(manifest.read_text()).get("input_shape")
+        if shape:
+            return tuple(int(x) for x in shape)[-3:]
+    except (OSError, ValueError, AttributeError):
+        pass
     try:
         size = elf_symbols(Path(elf))["model_input"][1]
     except (KeyError, ValueError, OSError):

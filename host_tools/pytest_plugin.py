@@ -4,7 +4,7 @@ Registered through ``[project.entry-points."pytest11"]``, so installing Peekless
 enough. A doorbell builder writes:
 
     def test_my_board_leaks_nothing(peekless_audit):
-        report = peekless_audit(frames=60)
+        report = peekless_audit()
         assert report.passed, report.summary(findings=True)
 
     def test_my_board_says_hello(peekless_device):
@@ -13,8 +13,10 @@ enough. A doorbell builder writes:
 
 and runs it against an emulator or a board:
 
-    pytest --peekless-board an386 --peekless-elf build/peekless.elf
-    pytest --peekless-port /dev/ttyACM0 --peekless-rig rig.json --peekless-elf build/peekless.elf
+    pytest --peekless-board an386 --peekless-elf build-prod/peekless.elf \
+        --peekless-model model.tflite --peekless-manifest build-prod/build_manifest.json
+    pytest --peekless-port /dev/ttyACM0 --peekless-rig rig.json --peekless-elf build-hil/peekless.elf \
+        --peekless-model model.tflite --peekless-production-elf build-prod/peekless.elf
 
 Tests that use a device fixture are skipped when no device is given. Every fixture only
 forwards to a plain function of :mod:`host_tools.hil_audit` (``make_target``,
@@ -43,8 +45,9 @@ class PeeklessOptions:
     elf: Path | None = None
     rig: Path | None = None
     manifest: Path | None = None
+    model: Path | None = None
     production_elf: Path | None = None
-    frames: int = 30
+    frames: int = 32
     seed: int = 0
     shape: tuple[int, int, int] | None = None
     report_dir: Path | None = None
@@ -67,15 +70,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--peekless-board",
         metavar="BOARD",
         default=None,
-        help="emulate this board (an386) running --peekless-elf",
+        help="emulate this board (an386, an500, an547) running --peekless-elf",
     )
     group.addoption(
         "--peekless-elf",
         metavar="PATH",
         type=Path,
         default=None,
-        help="HIL ELF: what the emulator runs, or (with --peekless-port) the "
-        "image on the board, for RAM read-back",
+        help="the image to audit: the production ELF on the emulator, or (with "
+        "--peekless-port) the HIL image on the board, for RAM read-back",
     )
     group.addoption(
         "--peekless-rig",
@@ -92,18 +95,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="build_manifest.json the device's HELLO must match",
     )
     group.addoption(
+        "--peekless-model",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="the .tflite the firmware was built from: the audit's reference decisions",
+    )
+    group.addoption(
         "--peekless-production-elf",
         metavar="PATH",
         type=Path,
         default=None,
-        help="production ELF for the allowlist check",
+        help="real boards: the shipped ELF the audited image must equal",
     )
     group.addoption(
         "--peekless-frames",
         metavar="N",
         type=int,
-        default=30,
-        help="canary frames per audit run (default 30)",
+        default=32,
+        help="canary frames per audit run (default 32)",
     )
     group.addoption(
         "--peekless-seed", metavar="N", type=int, default=0, help="canary seed (default 0)"
@@ -147,6 +157,7 @@ def options_from_config(config: pytest.Config) -> PeeklessOptions:
         elf=opt("--peekless-elf"),
         rig=opt("--peekless-rig"),
         manifest=opt("--peekless-manifest"),
+        model=opt("--peekless-model"),
         production_elf=opt("--peekless-production-elf"),
         frames=opt("--peekless-frames"),
         seed=opt("--peekless-seed"),
@@ -248,6 +259,7 @@ def peekless_audit(peekless_options: PeeklessOptions, peekless_target, request, 
             "frames": peekless_options.frames,
             "seed": peekless_options.seed,
             "shape": peekless_options.shape,
+            "model": peekless_options.model,
             "manifest": load_manifest(peekless_options),
             "production_elf": peekless_options.production_elf,
         }

@@ -290,8 +290,18 @@ class SensorFeeder:
         """
         gdb = self._require()
         if frame is not None:
-            offer_frame(gdb, self.board.bank_addr, self.frames, frame, width, height, fmt,
-                        pitch, window_bytes=self.board.bank_bytes, line_bytes=self._line_bytes)
+            offer_frame(
+                gdb,
+                self.board.bank_addr,
+                self.frames,
+                frame,
+                width,
+                height,
+                fmt,
+                pitch,
+                window_bytes=self.board.bank_bytes,
+                line_bytes=self._line_bytes,
+            )
         self.frames += 1
         return self._run_to_begin(f"frame {self.frames - 1}", timeout_s)
 

@@ -160,14 +160,26 @@ def test_emulate_prints_what_the_device_sends(clean_elf, capsys):
     assert out[-1].startswith(f"3 DECISIONs, {size + FRAME_SIZES[TYPE_BYE]} bytes, QEMU exit 0")
 
 
+@pytest.fixture(scope="module")
+def production(tmp_path_factory):
+    if not HAVE_TOOLS:
+        pytest.skip("arm-none-eabi-gcc/qemu-system-arm missing")
+    root = cache_root(tmp_path_factory)
+    return build_variant(root, build_tiny_model(root), None, "production"), root / "tiny.tflite"
+
+
 @pytest.mark.emulator
-def test_audit_on_the_emulator(clean_elf, tmp_path, capsys):
-    argv = ["audit", "--elf", str(clean_elf.elf), "--manifest", str(clean_elf.manifest_path)]
+def test_audit_on_the_emulator(production, tmp_path, capsys):
+    fw, tflite = production
+    argv = ["audit", "--elf", str(fw.elf), "--manifest", str(fw.manifest_path)]
     argv += ["--frames", "8", "--quiet", "--json", str(tmp_path / "a.json")]
-    assert main(argv) == 0
+    assert main([*argv, "--model", str(tflite), "--strict"]) == 0
     out = capsys.readouterr().out
-    assert "privacy audit PASS: 8/8 checks passed" in out and "frames/minute" in out
-    assert main([*argv, "--strict"]) == 3  # elf_allowlist was skipped
+    assert "privacy audit PASS: 6/6 checks passed" in out and "frames/minute" in out
+    assert "observable beyond the declared decisions: nothing, over 2 x 8 frames" in out
+    assert json.loads((tmp_path / "a.json").read_text())["passed"] is True
+    assert main(argv) == 2  # no --model: the reference cannot be computed
+    assert "--model: give the .tflite the firmware was built from" in capsys.readouterr().err
 
 
 def test_rig_description_is_checked_and_formatted(tmp_path):

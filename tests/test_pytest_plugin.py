@@ -101,13 +101,16 @@ def elves(tmp_path_factory):
         pytest.skip("arm-none-eabi-gcc/qemu-system-arm missing")
     root = cache_root(tmp_path_factory)
     generated = build_tiny_model(root)
-    return {leak: build_variant(root, generated, leak) for leak in (None, "hex_frame")}
+    elves = {
+        leak: build_variant(root, generated, leak, "production") for leak in (None, "hex_frame")
+    }
+    return elves, root / "tiny.tflite"
 
 
 @pytest.mark.emulator
 def test_builder_tests_pass_on_a_clean_emulated_board(pytester, plugin_args, elves):
     pytester.makepyfile(BUILDER_TESTS)
-    fw = elves[None]
+    fw = elves[0][None]
     result = run(
         pytester,
         plugin_args,
@@ -115,6 +118,8 @@ def test_builder_tests_pass_on_a_clean_emulated_board(pytester, plugin_args, elv
         "an386",
         "--peekless-elf",
         str(fw.elf),
+        "--peekless-model",
+        str(elves[1]),
         "--peekless-manifest",
         str(fw.manifest_path),
         "--peekless-report-dir",
@@ -128,13 +133,16 @@ def test_builder_tests_pass_on_a_clean_emulated_board(pytester, plugin_args, elv
 @pytest.mark.emulator
 def test_builder_tests_fail_on_a_leaky_board_and_point_at_the_report(pytester, plugin_args, elves):
     pytester.makepyfile(BUILDER_TESTS)
-    fw = elves["hex_frame"]
-    result = run(pytester, plugin_args, "--peekless-board", "an386", "--peekless-elf", str(fw.elf))
+    fw = elves[0]["hex_frame"]
+    result = run(
+        pytester, plugin_args, "--peekless-board", "an386", "--peekless-elf", str(fw.elf),
+        "--peekless-model", str(elves[1]),
+    )  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*privacy audit FAIL*",
-            "*FAIL canary_windows*",
+            "*FAIL noninterference_output*",
             "*inside the hex-decoded run*",
             "*full report: *test_no_leak.audit.json*",
         ]

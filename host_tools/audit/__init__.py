@@ -1,30 +1,30 @@
-"""The privacy audit: prove from everything a device sent that no image data left it.
+"""The privacy audit's checks.
 
-Checks (each a module of this package; each finding names where the problem is):
+The verdict (:mod:`.noninterference`): runs A and B of the same image, shown frames that
+differ in pixels but have the same reference decisions, must look the same to an
+observer, and every decision must equal the reference:
 
-=================  ==========================================================  ==========
-check              what fails it                                               needs
-=================  ==========================================================  ==========
-grammar            a byte outside a valid declared record; records out of      capture
-                   order; a HELLO that disagrees with the build manifest
-budget             more information per frame than declared: by schema, or     capture
-                   observed (distinct flag values, undeclared record types)
-canary_windows     any ``window``-byte run of an injected frame (uint8, int8,  capture,
-                   bit-packed) in the raw, COBS, hex, base64 or zlib view;     frames
-                   a thumbnail of a frame
-image_signatures   JPEG/PNG/GIF/BMP/TIFF/WebP/netpbm/gzip/PKFB/zlib containers capture
-entropy            output outside records that looks compressed or encrypted,  capture
-                   or more bits in all than the budget allows
-length_timing      a frame whose output is not exactly one DECISION; timing    capture
-                   that follows the pixels                                     (+ times)
-differential       same-label frames with different pixels giving different    two runs
-                   output
-ram_remnants       a run of a processed frame in device RAM after its wipe     RAM reads
-elf_allowlist      the production image failing the firmware's allowlist      prod. ELF
-=================  ==========================================================  ==========
+=======================  ====================================================  =========
+check                    what fails it                                         needs
+=======================  ====================================================  =========
+protocol                 a byte outside a valid declared record, records out  capture
+                         of order, a HELLO that disagrees with the manifest
+                         (:mod:`.grammar`)
+noninterference_output   any byte on any UART that differs between the runs    2 runs
+noninterference_timing   any byte written, or checkpoint reached, at another   2 runs
+                         instruction count
+noninterference_memory   any register or RAM byte (every RAM block of the      2 runs
+                         board) that differs after a frame's wipe
+reference_decisions      a DECISION that is not the reference decision         model
+shipped_image            an audited image that is not the production image     ELF
+=======================  ====================================================  =========
 
-:func:`audit_capture` runs the capture checks on one capture; :mod:`host_tools.hil_audit`
-runs a whole audit against a device (emulated or real) and adds the others.
+The content checks of audit v1 now say *what* leaked once the verdict has failed
+(diagnostics), and audit a saved capture offline (:func:`audit_capture`, ``peekless audit
+--capture``): ``grammar``, ``budget``, ``canary_windows`` (frame windows in raw, COBS,
+hex, base64, zlib and bit-packed views; thumbnails), ``image_signatures``, ``entropy``,
+``length_timing``, and :mod:`.diagnostics` for memory (copies under any constant XOR).
+``elf_allowlist`` is the firmware's production ELF check.
 """
 
 from __future__ import annotations
@@ -37,13 +37,12 @@ import numpy as np
 from ..protocol import parse_capture_spans
 from .budget import check_budget
 from .canary import DEFAULT_WINDOW, MIN_WINDOW, check_canary
-from .differential import check_differential, differential_order, labels_from_capture
 from .elf import check_elf_allowlist
 from .entropy import check_entropy
 from .grammar import check_grammar
 from .haystack import build_haystack
 from .length_timing import check_length_timing
-from .memory import RamRegion, RamSnapshot, check_ram_remnants
+from .memory import RamRegion, RamSnapshot
 from .report import (
     MAX_FINDINGS,
     AuditReport,
@@ -64,8 +63,15 @@ CAPTURE_CHECK_NAMES = (
     "entropy",
     "length_timing",
 )
-#: Every check of a full audit (:func:`host_tools.hil_audit.run_audit`), in order.
-CHECK_NAMES = (*CAPTURE_CHECK_NAMES, "differential", "ram_remnants", "elf_allowlist")
+#: The verdict checks of a device audit (:func:`host_tools.hil_audit.run_audit`), in order.
+CHECK_NAMES = (
+    "protocol",
+    "noninterference_output",
+    "noninterference_timing",
+    "noninterference_memory",
+    "reference_decisions",
+    "shipped_image",
+)
 
 __all__ = [
     "CAPTURE_CHECK_NAMES",
@@ -83,11 +89,7 @@ __all__ = [
     "audit_capture",
     "audit_cli_exit_code",
     "capture_checks",
-    "check_differential",
     "check_elf_allowlist",
-    "check_ram_remnants",
-    "differential_order",
-    "labels_from_capture",
     "skipped",
 ]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import emulator
-from ..audit import AuditReport, CheckResult, Findings
+from ..audit import CHECK_NAMES, AuditReport, CheckResult, Findings
 from ..audit.grammar import check_grammar
 from ..audit.noninterference import (
     check_memory,
@@ -47,14 +47,7 @@ from .qemu_device import QemuDevice
 DEFAULT_FRAMES = 32
 #: The camera of a production image unless the manifest says otherwise (pk_config.h).
 DEFAULT_CAMERA = (320, 240, FORMAT_RGB565)
-VERDICT_CHECKS = (
-    "protocol",
-    "noninterference_output",
-    "noninterference_timing",
-    "noninterference_memory",
-    "reference_decisions",
-    "shipped_image",
-)
+VERDICT_CHECKS = CHECK_NAMES
 
 
 class AuditSetupError(ValueError):
@@ -143,7 +136,7 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
     kind = image_kind(elf)
     board = emulator.board_info(cfg.board)
     width, height, pixfmt = _camera(cfg, kind)
-    input_shape = manifest.get("input_shape") or _input_shape_from_elf(elf)
+    input_shape = manifest.get("input_shape") or _input_shape_of(tflite)
     rule = DecisionRule.from_manifest(manifest)
 
     t0 = time.monotonic()
@@ -338,15 +331,12 @@ def _diagnose(lock, chosen, manifest: dict) -> list[CheckResult]:
     return out
 
 
-def _input_shape_from_elf(elf: Path) -> tuple[int, int, int]:
-    from ..hil_audit import frame_shape_from_elf
+def _input_shape_of(tflite: Path) -> tuple[int, int, int]:
+    """The model's input (h, w, c), from the .tflite itself."""
+    from training.reference import reference_interpreter
 
-    shape = frame_shape_from_elf(elf)
-    if shape is None:
-        raise AuditSetupError(
-            f"{elf.name}: model input shape unknown: give the build manifest (input_shape)"
-        )
-    return shape
+    shape = reference_interpreter(tflite).get_input_details()[0]["shape"]
+    return tuple(int(x) for x in shape[-3:])
 
 
 def _hello_json(hello: Hello | None) -> dict | None:

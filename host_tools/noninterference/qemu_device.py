@@ -27,6 +27,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ MAIN_RAM_ID = "peekless-main-ram"
 #: Main RAM larger than this is compared by its touched pages only (SEEK_DATA).
 SPARSE_ABOVE = 64 << 20
 MAX_UARTS = 8  # chardevs offered; a board uses the first it has
+_SOCKET_DIR = "/tmp" if os.path.isdir("/tmp") else None
 _MAIN_RAM_SIZE: dict[str, tuple[str, int]] = {}
 
 
@@ -59,7 +61,8 @@ def main_ram_of(machine: str, cpu: str, elf: Path, workdir: Path) -> tuple[str, 
     (QEMU sizes a machine's main RAM itself; the backend file must match it)."""
     if machine in _MAIN_RAM_SIZE:
         return _MAIN_RAM_SIZE[machine]
-    sock = workdir / "probe.qmp"
+    sockdir = Path(tempfile.mkdtemp(prefix="pk-qmp-", dir=_SOCKET_DIR))
+    sock = sockdir / "probe.qmp"
     cmd = [
         emulator.QEMU,
         "-machine",
@@ -95,7 +98,7 @@ def main_ram_of(machine: str, cpu: str, elf: Path, workdir: Path) -> tuple[str, 
     finally:
         proc.kill()
         proc.wait()
-        sock.unlink(missing_ok=True)
+        shutil.rmtree(sockdir, ignore_errors=True)
     if ram_id not in blocks:
         raise DeviceError(f"{machine}: default RAM {ram_id!r} not among {sorted(blocks)}")
     _MAIN_RAM_SIZE[machine] = (ram_id, blocks[ram_id])
@@ -141,6 +144,7 @@ class QemuDevice:
         self._uart_fds: list[int | None] = []
         self._uart_read: list[int] = []
         self._log: Path | None = None
+        self._sockdir: Path | None = None
 
     # ---- life cycle ---------------------------------------------------------------------
 
@@ -195,8 +199,9 @@ class QemuDevice:
         self.main_file = self.workdir / "main_ram.bin"
         with open(self.main_file, "wb") as f:
             f.truncate(ram_size)  # sparse: untouched pages take no memory
-        qmp_path = self.workdir / "qmp.sock"
-        qmp_path.unlink(missing_ok=True)
+        # A Unix socket path must be short (108 bytes): not under a deep work folder.
+        self._sockdir = Path(tempfile.mkdtemp(prefix="pk-qmp-", dir=_SOCKET_DIR))
+        qmp_path = self._sockdir / "qmp.sock"
         port = _free_port()
         self._log = self.workdir / "qemu.log"
         with open(self._log, "wb") as log:
@@ -257,6 +262,8 @@ class QemuDevice:
                 os.close(fd)
         self._uart_fds = []
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._sockdir is not None:
+            shutil.rmtree(self._sockdir, ignore_errors=True)
 
     def __enter__(self) -> QemuDevice:  # noqa: PYI034
         return self
