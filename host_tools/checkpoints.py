@@ -145,6 +145,9 @@ class CheckpointReader(threading.Thread):
         self.timeout_s = timeout_s
         self.cycle_counter = cycle_counter
         self.snapshots: list[RamSnapshot] = []
+        # When the core was continued from checkpoint seq (-1: the first start), by the
+        # host's clock: a frame's latency excludes the time the debugger held the core.
+        self.resumed_at: dict[int, float] = {}
         self.checkpoints = 0
         self.read_bytes = 0
         self.read_s = 0.0
@@ -181,7 +184,9 @@ class CheckpointReader(threading.Thread):
         try:
             gdb.set_breakpoint(bp)
             self._ready.set()
+            seq = -1
             while True:
+                self.resumed_at[seq] = time.monotonic()
                 stop = gdb.cont()
                 if stop[:1] in (b"W", b"X"):
                     self.ended = f"target exited ({stop.decode(errors='replace')})"

@@ -76,6 +76,7 @@ class DeviceRun:
     snapshots: list = field(default_factory=list)
     ram_note: str = ""
     resets: list[int] = field(default_factory=list)
+    resumed_at: dict[int, float] = field(default_factory=dict)  # see CheckpointReader
 
     @property
     def decisions(self) -> int:
@@ -311,6 +312,7 @@ class EmulatorTarget:
                 exit_code=exit_code,
                 log=emu.log_text(),
                 snapshots=list(reader.snapshots) if reader else [],
+                resumed_at=dict(reader.resumed_at) if reader else {},
                 ram_note=note,
                 resets=list(session.resets),
             )
@@ -580,6 +582,7 @@ class SerialTarget:
             wall_s=time.monotonic() - t0,
             error=error,
             snapshots=list(reader.snapshots) if reader else [],
+            resumed_at=dict(reader.resumed_at) if reader else {},
             ram_note=note,
             resets=list(session.resets),
         )
