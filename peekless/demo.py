@@ -1,7 +1,9 @@
 """`peekless demo`: the whole path once, for real, from synthetic scenes to an audited device.
 
-dataset -> trained Keras model -> int8 .tflite -> generated C -> firmware ELF -> QEMU run
-on held-out frames -> comparison with LiteRT -> privacy audit -> report.json.
+dataset -> trained Keras model -> int8 .tflite -> generated C -> production firmware ELF ->
+held-out frames through the emulated camera sensor, on two QEMUs in lockstep (the privacy
+audit's runs A and B: host_tools/noninterference) -> comparison with LiteRT -> the audit's
+verdict -> report.json.
 Every stage reads the previous stage's files in the run folder and writes its own.
 """
 
@@ -31,19 +33,15 @@ def register(subparsers) -> None:
                                               args.board, args.frames)["exit_code"])
 
 
-def _decisions(outputs: np.ndarray, person_index: int = 1) -> np.ndarray:
-    """The firmware's rule: person when the person output is strictly the larger."""
-    return outputs[:, person_index] > outputs[:, 1 - person_index]
-
-
 def run_demo(out: Path | None, images: int = 3000, epochs: int | None = None, seed: int = 0,
              board: str = "an386", frames: int = 0) -> dict:
     from compiler import compile_model
-    from host_tools.audit import audit_capture
-    from host_tools.emulator import run_capture
-    from host_tools.firmware_build import build_firmware, hello_expectations
-    from host_tools.frame_bank import write_frame_bank
-    from host_tools.protocol import Decision, Stats, parse_capture
+    from host_tools.decision_rule import DecisionRule
+    from host_tools.firmware_build import build_firmware
+    from host_tools.frame_bank import FORMAT_GRAY8, write_frame_bank
+    from host_tools.hil_audit import write_outputs
+    from host_tools.noninterference.emulated import EmulatedAudit, audit_emulated
+    from host_tools.noninterference.feeders import CameraFrames
     from training.ingest import load_split, manifest_sha256
     from training.preprocess import to_model_input
     from training.quantize import quantize
@@ -72,36 +70,38 @@ def run_demo(out: Path | None, images: int = 3000, epochs: int | None = None, se
     compiled = compile_model(tflite, run / "generated")
     steps.done(f"{compiled.macs:,} MACs, arena {compiled.arena_bytes:,} bytes")
 
-    steps.start(f"cross-compiling the HIL firmware for {board}")
-    fw = build_firmware(board, run / "generated", run / "firmware", build="hil")
+    steps.start(f"cross-compiling the production firmware for {board}")
+    fw = build_firmware(board, run / "generated", run / "firmware", build="production")
     steps.done(f"{fw.elf}: flash {fw.flash_bytes:,} B, static RAM {fw.ram_bytes:,} B")
 
-    steps.start("running held-out frames on the emulated device")
+    steps.start("running held-out frames through the emulated camera sensor, twice (runs A, B)")
     test_images, test_labels = load_split(manifest, "test")
     if frames:
         test_images, test_labels = test_images[:frames], test_labels[:frames]
-    bank = write_frame_bank(run / "capture" / "heldout.pkfb", test_images)
-    emu = run_capture(fw.elf, board=board, frame_bank=bank, timeout_s=600)
-    (run / "capture" / "device.bin").write_bytes(emu.capture)
-    records = [r for r in parse_capture(emu.capture) if isinstance(r, (Decision, Stats))]
-    device = np.array([r.person for r in records if isinstance(r, Decision)], dtype=bool)
-    stats = next((r for r in records if isinstance(r, Stats)), None)
-    steps.done(f"{len(device)} decisions, QEMU exit {emu.exit_code}, {emu.wall_s:.1f} s")
+    heldout = CameraFrames(np.ascontiguousarray(test_images, np.uint8), FORMAT_GRAY8)
+    write_frame_bank(run / "capture" / "heldout.pkfb", test_images)
+    audit = audit_emulated(
+        EmulatedAudit(fw.elf, board, fw.manifest, tflite, given=heldout, seed=seed)
+    )
+    (run / "capture" / "device.bin").write_bytes(audit.outputs[0] if audit.outputs else b"")
+    device = np.array(audit.meta["decisions_a"], dtype=bool)
+    steps.done(f"{len(device)} decisions in run A, {audit.meta['wall_s']:.1f} s")
 
     steps.start("comparing every device decision with LiteRT (reference kernels)")
-    host_outputs = litert_reference(tflite, to_model_input(test_images))
-    host = _decisions(host_outputs)
+    host = DecisionRule.from_manifest(fw.manifest).apply(
+        litert_reference(tflite, to_model_input(test_images))
+    )
     labels = test_labels.astype(bool)
     complete = len(device) == len(host)
     agreement = float(np.mean(device == host)) if complete else 0.0
     steps.done(f"agreement {agreement:.4f}")
 
-    steps.start("auditing everything the device sent")
-    audit = audit_capture(emu.capture, test_images, hello_expectations(fw.manifest))
-    (run / "audit.json").write_text(json.dumps(audit.to_json(), indent=1))
+    steps.start("auditing everything an observer could see of the device")
+    write_outputs(audit, run / "audit.json")
     steps.done("passed" if audit.passed else "FAILED")
 
     steps.start("writing the report")
+    per_frame = audit.meta.get("instructions_per_frame") or {}
     report = {
         "run_dir": str(run.resolve()),
         "dataset_manifest_sha256": manifest_sha256(manifest),
@@ -112,22 +112,24 @@ def run_demo(out: Path | None, images: int = 3000, epochs: int | None = None, se
         "device_accuracy": float(np.mean(device == labels)) if complete else 0.0,
         "device_host_agreement": agreement,
         "device_decisions": len(device),
-        "instructions_per_inference": (stats.insn_total / stats.frames) if stats and stats.frames else None,
-        "instructions_per_inference_min": stats.insn_min if stats else None,
-        "instructions_per_inference_max": stats.insn_max if stats else None,
-        "instruction_count_method": "qemu -icount shift=0: TIMER0 ticks x 40 around "
-                                    "peekless_model_invoke; instructions, not cycles",
+        "instructions_per_frame": per_frame.get("mean"),
+        "instructions_per_frame_min": per_frame.get("min"),
+        "instructions_per_frame_max": per_frame.get("max"),
+        "instruction_count_method": "qemu -icount shift=0, QMP query-replay between two "
+                                    "stops at pk_hal_camera_begin: a whole frame (sensor "
+                                    "rows, preprocessing, inference, decision, record, "
+                                    "wipe); instructions, not cycles",
         "macs_per_inference": compiled.macs,
         "flash_bytes": fw.flash_bytes,
         "ram_bytes": fw.ram_bytes,
         "arena_bytes": compiled.arena_bytes,
         "weight_bytes": compiled.weight_bytes,
-        "qemu_exit_code": emu.exit_code,
-        "audit": {"passed": audit.passed, "checks": [c.name for c in audit.checks],
+        "audit": {"passed": audit.passed, "statement": audit.meta["statement"],
+                  "checks": [c.name for c in audit.checks],
                   "failed": [c.name for c in audit.checks if not c.passed]},
         "elapsed_s": round(steps.elapsed, 1),
     }
-    ok = audit.passed and complete and agreement == 1.0 and emu.exit_code == 0
+    ok = audit.passed and complete and agreement == 1.0
     report["exit_code"] = 0 if ok else 1
     path = run / "report.json"
     path.write_text(json.dumps(report, indent=1))
@@ -137,16 +139,16 @@ def run_demo(out: Path | None, images: int = 3000, epochs: int | None = None, se
 
 
 def _print_summary(report: dict, audit, path: Path) -> None:
-    ipi = report["instructions_per_inference"]
+    ipi = report["instructions_per_frame"]
     print()
     print("Peekless demo")
     print(f"  held-out frames          {report['frames']}")
     print(f"  host int8 accuracy       {report['host_int8_accuracy']:.4f}")
     print(f"  device accuracy          {report['device_accuracy']:.4f}")
     print(f"  device/LiteRT agreement  {report['device_host_agreement']:.4f}")
-    print(f"  instructions/inference   {ipi:,.0f} (emulated {report['board']}, not cycles)"
-          if ipi else "  instructions/inference   n/a")
+    print(f"  instructions/frame       {ipi:,.0f} (emulated {report['board']}, not cycles)"
+          if ipi else "  instructions/frame       n/a")
     print(f"  flash / static RAM       {report['flash_bytes']:,} B / {report['ram_bytes']:,} B "
           f"(arena {report['arena_bytes']:,} B)")
-    print(audit.summary())
+    print(audit.summary(findings=not audit.passed))
     print(f"report: {path}")

@@ -83,6 +83,7 @@ static void wipe_frame_state(void)
     pk_wipe(model_output, sizeof model_output);
     pk_wipe(peekless_model_arena, PEEKLESS_MODEL_ARENA_BYTES);
     pk_hal_stack_scrub();
+    pk_wipe_fpu_registers();
 }
 
 /* Any failure: scrub, then stop without printing anything outside the framing. */

@@ -15,3 +15,30 @@ void pk_wipe(void *p, size_t n)
     }
     __asm__ __volatile__("" : : "r"(p) : "memory");
 }
+
+void pk_wipe_fpu_registers(void)
+{
+#if defined(__ARM_FP) && defined(__thumb2__)
+    unsigned int fpscr;
+
+    __asm__ __volatile__("vmov d0, %0, %0\n\t"
+                         "vmov d1, %0, %0\n\t"
+                         "vmov d2, %0, %0\n\t"
+                         "vmov d3, %0, %0\n\t"
+                         "vmov d4, %0, %0\n\t"
+                         "vmov d5, %0, %0\n\t"
+                         "vmov d6, %0, %0\n\t"
+                         "vmov d7, %0, %0"
+                         :
+                         : "r"(0u)
+                         : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10",
+                           "s11", "s12", "s13", "s14", "s15");
+    /* Keep LTPSIZE, FZ16, RMode, FZ, DN, AHP (bits 16-19, 22-26); clear the rest. */
+    __asm__ __volatile__("vmrs %0, fpscr" : "=r"(fpscr));
+    fpscr &= 0x07CF0000u;
+    __asm__ __volatile__("vmsr fpscr, %0" : : "r"(fpscr));
+#if defined(__ARM_FEATURE_MVE)
+    __asm__ __volatile__("vmsr p0, %0" : : "r"(0u));
+#endif
+#endif
+}

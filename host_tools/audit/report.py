@@ -65,6 +65,9 @@ class AuditReport:
     meta: dict = field(default_factory=dict)
     # What leaked, once a check has failed (never part of the verdict).
     diagnostics: list[CheckResult] = field(default_factory=list)
+    # Run A's bytes per UART, where a device audit has them (not in the JSON: the report
+    # names no frame and carries no frame data).
+    outputs: list[bytes] = field(default_factory=list, repr=False)
 
     @classmethod
     def of(cls, checks: list[CheckResult], **kwargs) -> AuditReport:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import sys
 import tempfile
@@ -37,8 +38,8 @@ from ..checkpoints import elf_symbols
 from ..decision_rule import DecisionRule
 from ..frame_bank import FORMAT_GRAY8, FORMAT_RGB565, FORMAT_RGB888
 from ..protocol import POLICY_PER_FRAME, Hello, parse_capture
-from .feeders import HIL_SYMBOL, SENSOR_SYMBOL, BankFeeder, SensorFeeder
-from .frames import pixel_coverage, select_frames
+from .feeders import HIL_SYMBOL, SENSOR_SYMBOL, BankFeeder, CameraFrames, SensorFeeder
+from .frames import given_frames, pixel_coverage, select_frames
 from .lockstep import run_lockstep
 from .qemu_device import QemuDevice
 
@@ -72,6 +73,7 @@ class EmulatedAudit:
     progress: bool = False
     diagnostics: bool = True
     workdir: Path | None = None
+    given: CameraFrames | None = None  # frames to show instead of canaries (run A's order)
     extra_meta: dict = field(default_factory=dict)
 
 
@@ -129,7 +131,7 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
             f"{tflite.name}: sha256 {model_sha[:16]}... is not the manifest's model "
             f"{manifest['model_sha256'][:16]}...: give the model the firmware was built from"
         )
-    if cfg.frames < 2:
+    if cfg.given is None and cfg.frames < 2:
         raise AuditSetupError(
             f"frames: want at least 2 (two runs need frames to swap), got {cfg.frames}"
         )
@@ -140,17 +142,21 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
     rule = DecisionRule.from_manifest(manifest)
 
     t0 = time.monotonic()
-    chosen = select_frames(
-        cfg.frames,
-        width,
-        height,
-        pixfmt,
-        input_shape,
-        tflite,
-        rule,
-        cfg.seed,
-        **({"kinds": cfg.kinds} if cfg.kinds else {}),
-    )
+    if cfg.given is not None:
+        chosen = given_frames(cfg.given, input_shape, tflite, rule, cfg.seed)
+        width, height, pixfmt = cfg.given.width, cfg.given.height, cfg.given.pixfmt
+    else:
+        chosen = select_frames(
+            cfg.frames,
+            width,
+            height,
+            pixfmt,
+            input_shape,
+            tflite,
+            rule,
+            cfg.seed,
+            **({"kinds": cfg.kinds} if cfg.kinds else {}),
+        )
     reference_s = time.monotonic() - t0
     frames_a, frames_b = chosen.frames, chosen.frames_b
     feeder_cls = SensorFeeder if kind == "production" else BankFeeder
@@ -239,6 +245,8 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
             "memory_bytes_compared": lock.memory_bytes_compared,
         },
         "first_difference": lock.first_difference,
+        "decisions_a": [bool(x) for x in _decisions_of(capture_a)],
+        "instructions_per_frame": _per_frame(lock.a.checkpoints),
         "run_a": {"end": lock.a.end, "exit_code": lock.a.exit_code},
         "run_b": {"end": lock.b.end, "exit_code": lock.b.exit_code},
         "wall_s": round(wall, 3),
@@ -252,6 +260,7 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
     }
     report = AuditReport.of(checks, capture_bytes=len(capture_a), frames=n, meta=meta)
     report.diagnostics = diagnostics
+    report.outputs = [bytes(x) for x in lock.a.outputs]
     return report
 
 
@@ -329,6 +338,22 @@ def _diagnose(lock, chosen, manifest: dict) -> list[CheckResult]:
                     r.name = f"{r.name}" + (f" (UART{c})" if c else "")
                     out.append(r)
     return out
+
+
+def _decisions_of(capture: bytes) -> list[bool]:
+    """Run A's DECISIONs in order (person bit)."""
+    from ..protocol import Decision
+
+    return [r.person for r in parse_capture(capture) if isinstance(r, Decision)]
+
+
+def _per_frame(checkpoints: list[tuple[int, int]]) -> dict | None:
+    """Instructions between consecutive checkpoints (a whole frame: capture, preprocessing,
+    inference, decision, record, wipe): QEMU icount, instructions not cycles."""
+    counts = [b[1] - a[1] for a, b in itertools.pairwise(checkpoints)]
+    if not counts:
+        return None
+    return {"min": min(counts), "max": max(counts), "mean": sum(counts) / len(counts)}
 
 
 def _input_shape_of(tflite: Path) -> tuple[int, int, int]:

@@ -238,6 +238,26 @@ def _lone(keys: list) -> list:
     return [k for k, m in counts.items() if m == 1]
 
 
+def given_frames(frames: CameraFrames, input_shape, tflite, rule, seed: int = 0) -> AuditFrames:
+    """The audit's frames when the user gives them (e.g. held-out test images): run A
+    shows them in order, run B rotated within their pairing classes; a frame alone in its
+    class stays in place (listed in ``unpaired``)."""
+    outputs = reference_outputs(tflite, model_inputs(frames, input_shape))
+    keys = pairing_keys(outputs, rule)
+    n = len(frames)
+    order = rotation_order(keys, seed)
+    decisions_a = np.asarray(rule.apply(outputs), bool)
+    decisions_b = np.asarray(rule.apply(outputs[order]), bool)
+    if not np.array_equal(decisions_a, decisions_b):
+        keys = [row.tobytes() for row in outputs.reshape(n, -1)]
+        order = rotation_order(keys, seed)
+        decisions_b = np.asarray(rule.apply(outputs[order]), bool)
+    return AuditFrames(
+        frames, ("given",) * n, np.arange(n), outputs, list(keys), order, decisions_a,
+        decisions_b, np.flatnonzero(order == np.arange(n)).tolist(),
+    )  # fmt: skip
+
+
 def pixel_coverage(frames: CameraFrames, order: np.ndarray) -> dict:
     """How much runs A and B differ in what they are shown: the share of bytes that
     differ, and the fewest frame positions in which any one bit of the frame differs
