@@ -684,6 +684,7 @@ class AuditConfig:
     kinds: tuple[str, ...] | None = None
     timeout_s: float | None = None  # emulator: per stop (default 60 s); serial: per run
     progress: bool = False
+    locate_timing: bool = True  # emulator: on a timing difference, name the code behind it
     production_elf: Path | None = None
     declared_objects: tuple[str, ...] = ()
     timing_bound_s: float = DEFAULT_TIMING_BOUND_S
@@ -714,6 +715,7 @@ def run_audit(target, config: AuditConfig | None = None) -> AuditReport:
                     timeout_s=config.timeout_s or 60.0,
                     progress=config.progress,
                     workdir=target.scratch,
+                    locate_timing=config.locate_timing,
                 )
             )
         except AuditSetupError as e:

@@ -82,6 +82,7 @@ def tflite(cache):
 
 
 def audit(fw, tflite, **kw):
+    kw.setdefault("locate_timing", False)  # timed once, below: it costs a few seconds
     config = AuditConfig(model=tflite, manifest=fw.manifest, **kw)
     return run_audit(EmulatorTarget(fw.elf), config)
 
@@ -164,6 +165,13 @@ def test_a_timing_leak_leaves_the_bytes_and_the_memory_alone(leak_reports):
     report = leak_reports("pixel_delay")
     assert set(report.failed) == {"noninterference_timing", "shipped_image"}
     assert "first difference: while frame" in report.check("noninterference_timing").detail
+
+
+def test_the_code_behind_a_timing_difference_is_named(firmware, tflite):
+    """Every function entry timed for the two frames of the first differing position."""
+    report = audit(firmware("pixel_delay"), tflite, frames=4, locate_timing=True)
+    where = next(d for d in report.diagnostics if d.name == "timing_location")
+    assert "the instruction count of pk_test_leak_replace_decision" in where.findings[0]
 
 
 def test_a_wrong_decision_bit_is_named_with_its_frame(leak_reports):

@@ -74,6 +74,7 @@ class EmulatedAudit:
     diagnostics: bool = True
     workdir: Path | None = None
     given: CameraFrames | None = None  # frames to show instead of canaries (run A's order)
+    locate_timing: bool = True  # when timing differs, time every function entry to say where
     extra_meta: dict = field(default_factory=dict)
 
 
@@ -212,6 +213,14 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
     diagnostics: list[CheckResult] = []
     if not passed and cfg.diagnostics:
         diagnostics = _diagnose(lock, chosen, manifest)
+        if (
+            cfg.locate_timing
+            and "timing" in lock.firsts
+            and lock.first_frames.get("timing") is not None
+        ):
+            diagnostics.append(
+                _where_timing(elf, cfg, chosen, lock.first_frames["timing"], feeder_cls, board)
+            )
     coverage = pixel_coverage(frames_a, chosen.order)
     wall = time.monotonic() - t_start
     n = len(frames_a)
@@ -354,6 +363,33 @@ def _per_frame(checkpoints: list[tuple[int, int]]) -> dict | None:
     if not counts:
         return None
     return {"min": min(counts), "max": max(counts), "mean": sum(counts) / len(counts)}
+
+
+def _where_timing(elf, cfg, chosen, frame: int, feeder_cls, board) -> CheckResult:
+    """The code whose instruction count depends on the pixels, found by running the two
+    frames of the first position whose timing differed alone
+    (:mod:`host_tools.noninterference.localize`)."""
+    from .localize import localize
+
+    f = Findings()
+    t0 = time.monotonic()
+    try:
+        where = localize(
+            elf, cfg.board, chosen.frames.take([frame]), chosen.frames_b.take([frame]),
+            feeder_cls, board.bank_addr, board.bank_bytes, cfg.timeout_s,
+        )  # fmt: skip
+        f.add(f"position {frame}: {where.text}")
+        found = where.function is not None
+    except Exception as e:  # noqa: BLE001 (a diagnostic must not lose the verdict)
+        f.add(f"position {frame}: could not be localised: {type(e).__name__}: {e}")
+        found = False
+    result = f.result(
+        "timing_location",
+        not found,
+        f"every function entry of the image timed for the two frames of position {frame}",
+    )
+    result.seconds = time.monotonic() - t0
+    return result
 
 
 def _input_shape_of(tflite: Path) -> tuple[int, int, int]:

@@ -98,6 +98,7 @@ class LockstepResult:
     first_difference: str | None = None
     first_difference_frame: int | None = None
     firsts: dict[str, str] = field(default_factory=dict)  # kind -> its first difference
+    first_frames: dict[str, int | None] = field(default_factory=dict)  # kind -> its frame
     timing_differences: int = 0
     output_differences: int = 0
     memory: list[MemoryDiff] = field(default_factory=list)
@@ -344,6 +345,7 @@ def _compare_segments(res: LockstepResult, sides, frame: int | None) -> None:
 
 def _first(res: LockstepResult, kind: str, frame: int | None, text: str) -> None:
     res.firsts.setdefault(kind, text)
+    res.first_frames.setdefault(kind, frame)
     if res.first_difference is None:
         res.first_difference = text
         res.first_difference_frame = frame
