@@ -363,3 +363,27 @@ def test_the_audited_image_must_equal_the_shipped_one_but_for_declared_objects(t
     bad = check_image_equivalence(changed, shipped, ("camera_bank_*",))
     assert bad.findings == ["pk_decide: differs between the audited and the shipped image"]
     assert check_image_equivalence(same, None).skipped
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "argmax"},
+        {"kind": "threshold", "threshold": 40},
+        {"kind": "k_of_n", "threshold": 10, "k": 2, "n": 3},
+        {"kind": "hysteresis", "threshold": 60, "threshold_low": -20},
+    ],
+)
+def test_swapping_frames_of_a_class_changes_no_decision_of_any_rule(fields):
+    from host_tools.decision_rule import DecisionRule
+
+    rule = DecisionRule(**fields)
+    rng = np.random.default_rng(5)
+    person = rng.integers(-128, 128, 200)
+    outputs = np.stack([-person, person], axis=1).clip(-128, 127).astype(np.int8)
+    keys = nf.pairing_keys(outputs, rule)
+    for seed in range(5):
+        order = nf.rotation_order(keys, seed)
+        assert (order != np.arange(200)).all()
+        assert np.array_equal(rule.apply(outputs), rule.apply(outputs[order])), seed
+    assert set(nf.wanted_classes(rule)) <= set(keys)

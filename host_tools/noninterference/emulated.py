@@ -239,7 +239,7 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
         "pairing": {
             "rule": rule.kind,
             "classes": {str(k): int(chosen.keys.count(k)) for k in dict.fromkeys(chosen.keys)}
-            if rule.kind == "argmax"
+            if not any(isinstance(k, bytes) for k in chosen.keys)
             else len(set(chosen.keys)),
             "unpaired_positions": chosen.unpaired,
             "canaries_drawn": int(chosen.indices.max()) + 1 if n else 0,

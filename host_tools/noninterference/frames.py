@@ -108,15 +108,32 @@ def reference_outputs(tflite, inputs: np.ndarray) -> np.ndarray:
 
 def pairing_keys(outputs: np.ndarray, rule) -> list:
     """One class per frame (a hashable): frames of a class may stand in for each other in
-    run B.
+    run B without changing any decision of the sequence, nor the rule's state.
 
-    A stateless rule (argmax) decides each frame alone: the class is that decision. Any
-    other rule may look at the scores and at earlier frames, so the class is the exact
-    reference output (frames whose outputs are equal are equal for every rule)."""
+    The rules of host_tools/decision_rule.py look at a frame only through its score
+    ``s``: argmax and threshold decide on ``s >= threshold`` alone (stateless); k-of-n keeps
+    the last n hits ``s >= threshold``; hysteresis keeps its last decision, which moves on
+    ``s >= threshold`` and ``s >= threshold_low``. So the class is what the rule sees of
+    the frame; for a rule it does not know, the exact reference output."""
     outputs = np.asarray(outputs)
-    if getattr(rule, "kind", None) == "argmax":
-        return [bool(x) for x in rule.apply(outputs)]
+    kind = getattr(rule, "kind", None)
+    if kind in ("argmax", "threshold", "k_of_n"):
+        return [bool(x) for x in rule.scores(outputs) >= rule.threshold]
+    if kind == "hysteresis":
+        s = rule.scores(outputs)
+        return [(bool(h), bool(lo)) for h, lo in zip(s >= rule.threshold, s >= rule.threshold_low)]
     return [row.tobytes() for row in outputs.reshape(len(outputs), -1)]
+
+
+def wanted_classes(rule) -> list:
+    """The classes a frame selection looks for (each gets two members if the model gives
+    them within the draws): both decisions, and hysteresis's band between thresholds."""
+    kind = getattr(rule, "kind", None)
+    if kind in ("argmax", "threshold", "k_of_n"):
+        return [True, False]
+    if kind == "hysteresis":
+        return [(True, True), (False, True), (False, False)]
+    return []
 
 
 def rotation_order(keys: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -177,7 +194,7 @@ def select_frames(
     outputs = reference_outputs(tflite, model_inputs(frames, input_shape))
     keys = pairing_keys(outputs, rule)
     drawn = n
-    wanted = [True, False] if getattr(rule, "kind", None) == "argmax" else []
+    wanted = wanted_classes(rule)
     while drawn < max_draws and (_lone(keys) or _missing(keys, wanted)):
         batch = list(range(drawn, min(max_draws, drawn + max(8, n // 4))))
         drawn = batch[-1] + 1
