@@ -95,6 +95,10 @@ class SensorFeeder:
     def is_last(self, stop: int) -> bool:
         return stop >= len(self.frames)
 
+    def is_final_checkpoint(self, stop: int) -> bool:
+        """The checkpoint after the last frame."""
+        return stop >= len(self.frames)
+
     def boot_phase(self, stops: int) -> bool:
         """True before the first stop: the image is booting (HELLO), no frame yet."""
         return stops == 0
@@ -139,6 +143,9 @@ class BankFeeder:
 
     def is_last(self, stop: int) -> bool:
         return False  # the HIL image exits by itself after its BYE
+
+    def is_final_checkpoint(self, stop: int) -> bool:
+        return stop >= len(self.frames) - 1
 
     def boot_phase(self, stops: int) -> bool:
         return False  # the bank is ready at reset: frame 0 follows the HELLO at once

@@ -308,10 +308,14 @@ class QemuDevice:
         self._uart_read[channel] += len(data)
         return data
 
-    def snapshot(self, registers: bool = True) -> Snapshot:
-        """Registers and every region's bytes, the core halted."""
+    def snapshot(self, registers: bool = True, rom: bool = True) -> Snapshot:
+        """Registers and every region's bytes, the core halted. ``rom``: read the blocks
+        QEMU maps read-only too (the guest cannot change them: the audit reads them at the
+        first and the last checkpoint only)."""
         snap = Snapshot(self.icount(), self.link.registers() if registers else {})
         for i, r in enumerate(self.map.regions):
+            if r.kind == "rom" and not rom:
+                continue
             if r.via == "backend":
                 snap.regions[r.name] = self._main
                 if r.size > SPARSE_ABOVE:
