@@ -35,6 +35,7 @@ NEW_LEAKS = (
     "flash_copy",
     "window_copy",
     "noinit_copy",
+    "other_uart",
 )
 LEAKS = OLD_LEAKS + NEW_LEAKS
 ENGINE_CACHE = Path(tempfile.gettempdir()) / f"peekless-engine-cache-{os.getuid()}"

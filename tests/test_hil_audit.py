@@ -20,6 +20,7 @@ ram_xor         noninterference_memory      memory: a copy XORed with 0x5a
 flash_copy      noninterference_memory      the code region 0x00300000
 window_copy     noninterference_memory      the far end of the sensor window
 noinit_copy     noninterference_memory      a .noinit buffer
+other_uart      noninterference_output      (UART1: a port the protocol never uses)
 ==============  ==========================  =============================================
 
 Every leaky image also fails ``shipped_image``: it carries the test-only marker.
@@ -57,6 +58,7 @@ MEANT = {
     "flash_copy": ("noninterference_memory", "mps.ssram1 0x003"),
     "window_copy": ("noninterference_memory", "peekless-main-ram 0x21f"),
     "noinit_copy": ("noninterference_memory", "mps.ssram23 0x200"),
+    "other_uart": ("noninterference_output", "UART1 byte 0"),
 }
 
 

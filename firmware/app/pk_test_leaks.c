@@ -11,8 +11,9 @@
 
 #if defined(PK_BOARD_AN386) || defined(PK_BOARD_AN500) || defined(PK_BOARD_AN547)
 #include "board.h" /* the camera window of the emulated boards */
-#elif PEEKLESS_TEST_LEAK == PK_LEAK_FLASH_COPY || PEEKLESS_TEST_LEAK == PK_LEAK_WINDOW_COPY
-#error "flash_copy and window_copy are variants of the emulated boards only"
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_FLASH_COPY || PEEKLESS_TEST_LEAK == PK_LEAK_WINDOW_COPY || \
+    PEEKLESS_TEST_LEAK == PK_LEAK_OTHER_UART
+#error "flash_copy, window_copy and other_uart are variants of the emulated boards only"
 #endif
 #include "pk_hal.h"
 #include "pk_link.h"
@@ -253,6 +254,18 @@ void pk_test_leak_after_decision(uint32_t seq, const uint8_t *frame, const pk_fo
 #elif PEEKLESS_TEST_LEAK == PK_LEAK_NOINIT_COPY
     test_leak_copy(test_leak_noinit, frame, n < sizeof test_leak_noinit ? n
                    : sizeof test_leak_noinit, 0);
+#elif PEEKLESS_TEST_LEAK == PK_LEAK_OTHER_UART
+    {
+        /* CMSDK UART1, one block after UART0 on every emulated board. */
+        const uintptr_t uart1 = PK_BOARD_UART0_BASE + 0x1000u;
+        PK_REG32(uart1 + 0x10u) = 16u; /* BAUDDIV */
+        PK_REG32(uart1 + 0x08u) = 1u;  /* CTRL: TX enable */
+        for (size_t i = 0; i < (n < 64u ? n : 64u); i++) {
+            while (PK_REG32(uart1 + 0x04u) & 1u) { /* TX full */
+            }
+            PK_REG32(uart1) = frame[i];
+        }
+    }
 #endif
 }
 

@@ -29,6 +29,8 @@
  *   flash_copy      the frame is archived to the writable code ("flash") region
  *   window_copy     the frame is copied to the far end of the camera/sensor window
  *   noinit_copy     the frame is archived to a .noinit buffer
+ *   other_uart      after each DECISION, the frame's first 64 bytes on UART1, a port the
+ *                   protocol never uses (emulated boards)
  */
 #ifndef PK_TEST_LEAKS_H
 #define PK_TEST_LEAKS_H
@@ -57,6 +59,7 @@
 #define PK_LEAK_FLASH_COPY 12
 #define PK_LEAK_WINDOW_COPY 13
 #define PK_LEAK_NOINIT_COPY 14
+#define PK_LEAK_OTHER_UART 15
 
 /* Record type of the extra_record leak: not in docs/PROTOCOL.md on purpose. */
 #define PK_TEST_LEAK_EXTRA_RECORD_TYPE 0x05u
