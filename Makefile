@@ -33,8 +33,9 @@ firmware: setup ## compile MODEL and build the HIL firmware for BOARD into OUT/
 bench: setup ## engine benchmarks: instructions, memory and exactness per model and board
 	$(PY) -m compiler.bench --out $(OUT)/bench
 
-bench-audit: setup ## privacy audit of a clean build over 1000 canary frames: throughput, false alarms
-	$(PY) scripts/bench_audit.py --frames 1000 --out $(OUT)/bench_audit
+bench-audit: setup ## privacy audit of clean production builds of MODEL, 1000 frames, an386 and an547
+	$(PY) scripts/bench_audit.py --frames 1000 --tflite $(MODEL) --board an386 --out $(OUT)/bench_audit/an386
+	$(PY) scripts/bench_audit.py --frames 1000 --tflite $(MODEL) --board an547 --out $(OUT)/bench_audit/an547
 
 lint: setup ## ruff lint
 	$(PY) -m ruff check peekless training compiler host_tools tests
