@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--tflite",
         type=Path,
-        help="int8 model to build (default: the tests' tiny 96x96 gray model)",
+        help="int8 model to build (default: the audit tests' tiny 96x96 gray model)",
     )
     p.add_argument(
         "--out", type=Path, help="folder for the build and reports (default: a temporary folder)"
@@ -61,10 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         compile_model(args.tflite, generated)
         tflite = args.tflite
     else:
-        from hil_fixtures import build_tiny_model
+        from hil_fixtures import build_audit_model
 
-        generated = build_tiny_model(out)
-        tflite = out / "tiny.tflite"
+        _, generated, tflite = build_audit_model(out)
     fw = build_firmware(args.board, generated, out / f"production-{args.board}", build="production")
     print(f"built {fw.elf} in {time.monotonic() - t0:.1f} s", file=sys.stderr)
 

@@ -43,10 +43,16 @@ SHAPE = (96, 96, 1)
 HAVE_TOOLS = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm"))
 
 
-def build_tiny_model(root: Path) -> Path:
+def build_tiny_model(root: Path, pool: bool = True) -> Path:
     """A 96x96 gray int8 model (conv stride 4, global average, dense 2) whose decision
     boundary is centred on canary frames, so that both decisions occur; compiled to C.
-    Returns the folder with peekless_model.h/.c and memory_plan.json."""
+    Returns the folder with peekless_model.h/.c and memory_plan.json (and writes
+    ``tiny.tflite`` beside it).
+
+    ``pool=False`` (:func:`build_audit_model`): a second stride-4 convolution instead of
+    the average pooling, whose instruction count depends on the sign of its sums (GCC
+    turns the engine's branch-free rounding into a branch: reported to engine-kernels in
+    /work/notes/status-audit-v2.md); the privacy audit's clean image must be clean."""
     generated = root / "generated"
     if (generated / "memory_plan.json").exists():
         return generated
@@ -59,7 +65,10 @@ def build_tiny_model(root: Path) -> Path:
     keras.utils.set_random_seed(5)
     inp = keras.Input(SHAPE, batch_size=1)
     x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(inp)
-    x = keras.layers.AveragePooling2D(x.shape[1:3])(x)
+    if pool:
+        x = keras.layers.AveragePooling2D(x.shape[1:3])(x)
+    else:
+        x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(x)
     x = keras.layers.Reshape((-1,))(x)
     dense = keras.layers.Dense(2)
     model = keras.Model(inp, dense(x))
@@ -71,6 +80,14 @@ def build_tiny_model(root: Path) -> Path:
     tflite = convert_int8(model, root / "tiny.tflite")
     compile_model(tflite, generated)
     return generated
+
+
+def build_audit_model(root: Path) -> tuple[Path, Path, Path]:
+    """The privacy audit tests' model (``build_tiny_model(pool=False)``), in its own folder
+    under ``root``: (that folder, for build_variant; generated C folder; .tflite)."""
+    sub = root / "audit_model"
+    sub.mkdir(exist_ok=True)
+    return sub, build_tiny_model(sub, pool=False), sub / "tiny.tflite"
 
 
 def build_variant(

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from hil_fixtures import HAVE_TOOLS, build_tiny_model, build_variant, cache_root
+from hil_fixtures import HAVE_TOOLS, build_audit_model, build_tiny_model, build_variant, cache_root
 
 from host_tools.canaries import generate_canaries
 from host_tools.frame_bank import write_frame_bank
@@ -164,8 +164,8 @@ def test_emulate_prints_what_the_device_sends(clean_elf, capsys):
 def production(tmp_path_factory):
     if not HAVE_TOOLS:
         pytest.skip("arm-none-eabi-gcc/qemu-system-arm missing")
-    root = cache_root(tmp_path_factory)
-    return build_variant(root, build_tiny_model(root), None, "production"), root / "tiny.tflite"
+    root, generated, tflite = build_audit_model(cache_root(tmp_path_factory))
+    return build_variant(root, generated, None, "production"), tflite
 
 
 @pytest.mark.emulator

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hil_fixtures import HAVE_TOOLS, LEAKS, NEW_LEAKS, build_tiny_model, build_variant, cache_root
+from hil_fixtures import HAVE_TOOLS, LEAKS, NEW_LEAKS, build_audit_model, build_variant, cache_root
 
 from host_tools.hil_audit import AuditConfig, EmulatorTarget, run_audit, write_outputs
 from host_tools.junit import junit_xml
@@ -64,13 +64,12 @@ MEANT = {
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    root = cache_root(tmp_path_factory)
-    return root, build_tiny_model(root)
+    return build_audit_model(cache_root(tmp_path_factory))
 
 
 @pytest.fixture(scope="module")
 def firmware(cache):
-    root, generated = cache
+    root, generated, _ = cache
 
     def get(leak: str | None, build: str = "production"):
         return build_variant(root, generated, leak, build)
@@ -80,7 +79,7 @@ def firmware(cache):
 
 @pytest.fixture(scope="module")
 def tflite(cache):
-    return cache[0] / "tiny.tflite"
+    return cache[2]
 
 
 def audit(fw, tflite, **kw):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hil_fixtures import HAVE_TOOLS, build_tiny_model, build_variant, cache_root
+from hil_fixtures import HAVE_TOOLS, build_audit_model, build_variant, cache_root
 
 pytest_plugins = ["pytester"]
 
@@ -99,12 +99,11 @@ def test_factories_work_outside_pytest(tmp_path):
 def elves(tmp_path_factory):
     if not HAVE_TOOLS:
         pytest.skip("arm-none-eabi-gcc/qemu-system-arm missing")
-    root = cache_root(tmp_path_factory)
-    generated = build_tiny_model(root)
+    root, generated, tflite = build_audit_model(cache_root(tmp_path_factory))
     elves = {
         leak: build_variant(root, generated, leak, "production") for leak in (None, "hex_frame")
     }
-    return elves, root / "tiny.tflite"
+    return elves, tflite
 
 
 @pytest.mark.emulator

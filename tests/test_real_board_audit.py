@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hil_fixtures import HAVE_TOOLS, build_tiny_model, build_variant, cache_root
+from hil_fixtures import HAVE_TOOLS, build_audit_model, build_variant, cache_root
 
 from host_tools.emulator import free_port
 from host_tools.hil_audit import AuditConfig, Rig, SerialTarget, run_audit
@@ -25,8 +25,7 @@ HELPER = Path(__file__).with_name("qemu_board.py")
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    root = cache_root(tmp_path_factory)
-    return root, build_tiny_model(root)
+    return build_audit_model(cache_root(tmp_path_factory))
 
 
 def qemu_rig(elf: Path) -> Rig:
@@ -57,9 +56,9 @@ def audit(fw, tflite: Path, **kw):
 
 
 def test_a_clean_board_passes_what_a_lab_can_check(cache):
-    root, generated = cache
+    root, generated, tflite = cache
     fw = build_variant(root, generated, None, "hil")
-    report = audit(fw, root / "tiny.tflite")
+    report = audit(fw, tflite)
     by = {c.name: c for c in report.checks}
     for name in ("protocol", "noninterference_output", "noninterference_timing",
                  "noninterference_memory", "reference_decisions"):  # fmt: skip
@@ -73,8 +72,8 @@ def test_a_clean_board_passes_what_a_lab_can_check(cache):
 
 
 def test_a_board_that_keeps_a_copy_fails_the_memory_comparison(cache):
-    root, generated = cache
+    root, generated, tflite = cache
     fw = build_variant(root, generated, "ram_xor", "hil")
-    report = audit(fw, root / "tiny.tflite")
+    report = audit(fw, tflite)
     assert "noninterference_memory" in report.failed, report.summary(findings=True)
     assert report.check("noninterference_memory").findings[0].startswith("after frame 0: RAM 0x2")
