@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.codegen import render
+from compiler.fusion import choose_chains
 from compiler.lower import lower, stream_geometry
 from compiler.planner import plan_memory
 from compiler.tflite_reader import read_tflite
@@ -31,11 +32,16 @@ class CompileResult:
                 "weight_bytes": self.weight_bytes, "macs": self.macs, "layers": self.layers}
 
 
-def compile_model(tflite_path: Path, out_dir: Path, person_index: int = 1) -> CompileResult:
-    """Compile a full-int8 .tflite into out_dir/peekless_model.{c,h} and memory_plan.json."""
+def compile_model(tflite_path: Path, out_dir: Path, person_index: int = 1,
+                  fuse: bool = True) -> CompileResult:
+    """Compile a full-int8 .tflite into out_dir/peekless_model.{c,h} and memory_plan.json.
+    fuse=False runs every layer whole (no row bands): more memory, and per-layer
+    instruction counts in the bench."""
     graph = read_tflite(Path(tflite_path))
     steps = lower(graph)
-    plan = plan_memory(graph, steps)
+    plan = plan_memory(graph, steps, chains=choose_chains(graph, steps) if fuse else ())
+    streamed = [c for c in plan.chains if c.streamed]
+    fills = [(op.a, op.b) for op in streamed[0].fills] if streamed else None
     inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     h, w, c = stream_geometry(graph)
     sha = graph.sha256
@@ -44,7 +50,8 @@ def compile_model(tflite_path: Path, out_dir: Path, person_index: int = 1) -> Co
         "sha256_bytes": "{ " + ", ".join(f"0x{sha[i:i + 2]}" for i in range(0, 64, 2)) + " }",
         "input_h": h, "input_w": w, "input_c": c, "input_bytes": inp.num_bytes,
         "output_bytes": out.num_bytes, "person_index": person_index,
-        "stream_rows_max": h, "stream_calls": 1,
+        "stream_rows_max": max(n for _, n in fills) if fills else h,
+        "stream_calls": len(fills) if fills else 1,
         "macs": sum(s.macs for s in steps),
     }
     out_dir = Path(out_dir)

@@ -56,6 +56,10 @@ class Step:
     # {"kind": ..., "min_delta": lo, "max_delta": hi}: out = in + delta is safe for any delta
     # in [lo, hi] (None = unbounded), besides any placement where the two do not overlap.
     overlap: dict | None = None
+    # Row-local ops (convolutions, pooling, PAD): output row o reads input rows
+    # o * stride - pad_top + k * dilation, k in [0, taps), those outside the input being
+    # padding. compiler/bands.py runs such layers over bands of rows; None = not row-local.
+    rows: dict | None = None
 
     @property
     def inputs(self) -> list[int]:
@@ -268,6 +272,10 @@ def _channel_consts(op: Operator, weights: np.ndarray, bias: np.ndarray, quant: 
     return bound if bound < 2**31 else 0
 
 
+def _rows(stride: int, pad_top: int, taps: int, dilation: int) -> dict:
+    return {"stride": int(stride), "pad_top": int(pad_top), "taps": int(taps), "dilation": int(dilation)}
+
+
 def _conv_geometry(graph: Graph, op: Operator, inp: Tensor, out: Tensor, kh: int, kw: int) -> dict:
     o = op.options
     sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
@@ -311,7 +319,7 @@ def _lower_conv(graph: Graph, op: Operator) -> Step:
     return Step(op, "pk_conv2d_1x1_s8" if pointwise else "pk_conv2d_s8", inp.index, out.index,
                 {"in": _dims4(inp), "filter": (oc, kh, kw, ic), "out": _dims4(out)}, params, consts,
                 macs=out.shape[1] * out.shape[2] * oc * kh * kw * ic, scratch=scratch,
-                overlap=overlap)
+                overlap=overlap, rows=_rows(params["stride_h"], params["pad_top"], kh, params["dilation_h"]))
 
 
 def _lower_depthwise(graph: Graph, op: Operator) -> Step:
@@ -336,7 +344,8 @@ def _lower_depthwise(graph: Graph, op: Operator) -> Step:
                 {"in": _dims4(inp), "filter": (1, kh, kw, oc), "out": _dims4(out)}, params, consts,
                 macs=out.shape[1] * out.shape[2] * oc * kh * kw,
                 scratch=depthwise_scratch(kh, kw, ic, oc),
-                overlap=row_overlap(inp.shape, out.shape, params["stride_h"], params["pad_top"]))
+                overlap=row_overlap(inp.shape, out.shape, params["stride_h"], params["pad_top"]),
+                rows=_rows(params["stride_h"], params["pad_top"], kh, params["dilation_h"]))
 
 
 def _lower_max_pool(graph: Graph, op: Operator) -> Step:
@@ -367,7 +376,7 @@ def _lower_pad(graph: Graph, op: Operator) -> Step:
     params = {"pad_top": int(pads[1][0]), "pad_bottom": int(pads[1][1]),
               "pad_left": int(pads[2][0]), "pad_right": int(pads[2][1]), "value": value}
     return Step(op, "pk_pad_s8", inp.index, out.index, {"in": _dims4(inp), "out": _dims4(out)},
-                params)
+                params, rows=_rows(1, params["pad_top"], 1, 1))
 
 
 def _lower_add(graph: Graph, op: Operator) -> Step:
@@ -459,7 +468,7 @@ def _lower_avg_pool(graph: Graph, op: Operator) -> Step:
     return Step(op, "pk_avg_pool2d_s8", inp.index, out.index,
                 {"in": _dims4(inp), "out": _dims4(out)}, params,
                 macs=out.shape[1] * out.shape[2] * out.shape[3] * fh * fw,
-                overlap=row_overlap(_dims4(inp), _dims4(out), sh, pt))
+                overlap=row_overlap(_dims4(inp), _dims4(out), sh, pt), rows=_rows(sh, pt, fh, 1))
 
 
 def _lower_fully_connected(graph: Graph, op: Operator) -> Step:
