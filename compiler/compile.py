@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from compiler.bands import Chain
 from compiler.codegen import render
 from compiler.fusion import choose_chains
-from compiler.lower import lower, stream_geometry
+from compiler.lower import Step, lower, stream_geometry
 from compiler.planner import plan_memory
-from compiler.tflite_reader import read_tflite
+from compiler.tflite_reader import Graph, read_tflite
 
 COMPILER_VERSION = "0.1.0"
 TOOL = f"peekless-compiler {COMPILER_VERSION}"
@@ -33,13 +35,15 @@ class CompileResult:
 
 
 def compile_model(tflite_path: Path, out_dir: Path, person_index: int = 1,
-                  fuse: bool = True) -> CompileResult:
+                  fuse: bool | Callable[[Graph, list[Step]], list[Chain]] = True) -> CompileResult:
     """Compile a full-int8 .tflite into out_dir/peekless_model.{c,h} and memory_plan.json.
-    fuse=False runs every layer whole (no row bands): more memory, and per-layer
-    instruction counts in the bench."""
+    fuse: True lets compiler/fusion.py choose which layers run fused in row bands; False
+    runs every layer whole (more memory; the bench's per-layer instruction counts); a
+    function (graph, steps) -> chains imposes a choice (tests use fusion.fuse_everything)."""
     graph = read_tflite(Path(tflite_path))
     steps = lower(graph)
-    plan = plan_memory(graph, steps, chains=choose_chains(graph, steps) if fuse else ())
+    chooser = choose_chains if fuse is True else fuse if callable(fuse) else None
+    plan = plan_memory(graph, steps, chains=chooser(graph, steps) if chooser else ())
     streamed = [c for c in plan.chains if c.streamed]
     fills = [(op.a, op.b) for op in streamed[0].fills] if streamed else None
     inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]

@@ -11,6 +11,8 @@ the instructions it adds (band_overhead).
 
 from __future__ import annotations
 
+import numpy as np
+
 from compiler.bands import Chain, build_chain, fusable_runs, streamable
 from compiler.lower import Step
 from compiler.planner import plan_memory
@@ -104,3 +106,20 @@ def _tune(graph: Graph, steps: list[Step], chains: list[Chain], chosen: Chain, a
         if found is None:
             return best
         best_cost, best, chunks, spare = found
+
+
+def fuse_everything(graph: Graph, steps: list[Step], seed: int = 0) -> list[Chain]:
+    """Every fusable run fused, cut into chains at random places, with random rows per call
+    and spare rows: for tests, which must also cover schedules the chooser would not pick."""
+    rng = np.random.default_rng(seed)
+    chains = []
+    for first, last in fusable_runs(graph, steps):
+        a = first
+        while a <= last:
+            b = int(rng.integers(a, last + 1)) if rng.random() < 0.4 else last
+            n = b - a + 2
+            chains.append(build_chain(steps, a, b, streamable(graph, steps, a),
+                                      [int(c) for c in rng.choice([1, 1, 2, 3], size=n)],
+                                      int(rng.choice([0, 0, 1, 2]))))
+            a = b + 1
+    return chains

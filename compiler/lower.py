@@ -20,8 +20,10 @@ from compiler.quant import (
 from compiler.tflite_reader import Graph, Operator, Tensor
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-                 "FULLY_CONNECTED", "RESHAPE", "SOFTMAX", "PAD", "PADV2", "MEAN", "ADD",
-                 "CONCATENATION")
+                 "FULLY_CONNECTED", "RESHAPE", "EXPAND_DIMS", "SQUEEZE", "SOFTMAX", "PAD",
+                 "PADV2", "MEAN", "ADD", "CONCATENATION")
+# Ops that keep the bytes and change the shape: their other inputs are not data.
+RESHAPE_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
 # Ops that only compute shapes for a RESHAPE; with static shapes they are dead code.
 SHAPE_ONLY_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
 PADDING_SAME, PADDING_VALID = 0, 1
@@ -75,15 +77,42 @@ def live_operators(graph: Graph) -> list[Operator]:
         if not needed.intersection(op.outputs):
             continue
         live.append(op)
-        data_inputs = op.inputs[:1] if op.name == "RESHAPE" else op.inputs
-        needed.update(i for i in data_inputs if i >= 0)
+        needed.update(i for i in _data_inputs(op) if i >= 0)
     return list(reversed(live))
+
+
+def _data_inputs(op: Operator) -> list[int]:
+    return op.inputs[:1] if op.name in RESHAPE_OPS else op.inputs
+
+
+def _check_order(graph: Graph, ops: list[Operator]) -> None:
+    """Every operator reads tensors that the graph input, a constant or an earlier
+    operator provides, and writes tensors nothing else provides (LiteRT runs operators in
+    file order too)."""
+    available = {graph.inputs[0]} | {t.index for t in graph.tensors if t.is_constant}
+    for op in ops:
+        for t in _data_inputs(op):
+            if t >= 0 and t not in available:
+                raise UnsupportedModelError(
+                    f"{graph.where(op, t)}: read before any operator writes it (operators out "
+                    "of order, or an input the graph does not declare)")
+        for t in op.outputs:
+            if t in available:
+                raise UnsupportedModelError(f"{graph.where(op, t)}: written a second time; "
+                                            "each tensor must have one producer")
+            available.add(t)
+    out = graph.outputs[0]
+    if out not in available or graph.tensors[out].is_constant:
+        raise UnsupportedModelError(f"{graph.path.name}: graph output {graph.tensor_label(out)} "
+                                    "is not computed by any operator")
 
 
 def lower(graph: Graph) -> list[Step]:
     _check_io(graph)
+    ops = live_operators(graph)
+    _check_order(graph, ops)
     steps = []
-    for op in live_operators(graph):
+    for op in ops:
         if op.name not in SUPPORTED_OPS:
             raise UnsupportedModelError(
                 f"{graph.where(op)}: operator not supported; supported: {', '.join(SUPPORTED_OPS)}"
@@ -103,7 +132,8 @@ def _check_io(graph: Graph) -> None:
     for role, idx in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         t = graph.tensors[idx]
         if t.dtype != "INT8":
-            hint = " (a float model: export with full-int8 quantization)" if t.dtype == "FLOAT32" else ""
+            hint = (" (convert with full-int8 quantization and tf.int8 inference input and output "
+                    "types)") if t.dtype == "FLOAT32" else ""
             hint = " (a uint8 model: re-export with int8 input and output)" if t.dtype == "UINT8" else hint
             raise UnsupportedModelError(
                 f"{graph.path.name}: graph {role} {graph.tensor_label(idx)} is {t.dtype}; "
@@ -530,5 +560,7 @@ _LOWERERS = {
     "CONCATENATION": _lower_concat,
     "FULLY_CONNECTED": _lower_fully_connected,
     "RESHAPE": _lower_reshape,
+    "EXPAND_DIMS": _lower_reshape,
+    "SQUEEZE": _lower_reshape,
 }
 
