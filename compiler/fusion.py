@@ -1,12 +1,12 @@
 """Which layers to fuse into row-band chains (compiler/bands.py), and how.
 
-Greedy on the planned arena: while some chain lowers it, add the one that lowers it most.
-A chain can only lower the peak if it covers the step where the peak is, so candidates
-are the runs of fusable steps through that step, first built with the least memory (one
-row per call, band buffers just large enough); the winner is then tuned: more rows per
-call and spare buffer rows cost memory but save kernel calls and row moves, and are taken
-as long as the arena does not grow. Ties go to the cheaper schedule, by an estimate of
-the instructions it adds (band_overhead).
+Greedy on the planned arena: while some chain lowers it enough to pay for the instructions
+it adds, add the best one. A chain can only lower the peak if it covers the step where the
+peak is, so candidates are the runs of fusable steps through that step, first built with
+the least memory (one row per call, band buffers just large enough); the most promising
+are then tuned: more rows per call and spare buffer rows cost memory but save kernel calls
+and row moves, and are taken as long as the arena does not grow. What a chain adds is
+estimated by band_overhead (calibrated on the an386 bench).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ CALL_COST = 700
 FILL_COST = 100
 MOVE_COST_PER_BYTE = 0.8
 # What a byte of arena is worth: a chain must save at least one byte per this many
-# instructions it adds (16: 1 KB for about 16 K instructions, 0.1 ms at 150 MHz).
-INSTRUCTIONS_PER_BYTE = 16
+# instructions it adds (32: 1 KB for about 32 K instructions, 0.2 ms at 150 MHz).
+INSTRUCTIONS_PER_BYTE = 32
 
 
 def band_overhead(chain: Chain) -> float:
@@ -49,36 +49,47 @@ def _free_runs(graph: Graph, steps: list[Step], chains: list[Chain]) -> list[tup
     return runs
 
 
+def _arena(graph: Graph, steps: list[Step], chains: list[Chain]) -> int:
+    """The arena a trial plan needs (unverified: compile_model verifies the plan it keeps)."""
+    return plan_memory(graph, steps, chains=chains, check=False).arena_bytes
+
+
 def _peak_step(plan, n_steps: int) -> int:
     live = plan.live_bytes(n_steps)
     return max(range(n_steps), key=lambda i: live[i])
 
 
-def choose_chains(graph: Graph, steps: list[Step], max_layers: int = 16) -> list[Chain]:
-    """The chains to fuse, each with its schedule; [] when fusion does not pay."""
+def choose_chains(graph: Graph, steps: list[Step], max_layers: int = 16,
+                  candidates: int = 4) -> list[Chain]:
+    """The chains to fuse, each with its schedule; [] when fusion does not pay. Each round
+    builds every chain through the peak step with the least memory, tunes the few that
+    lower the arena most, and adds the one whose bytes saved are worth most against the
+    instructions it adds (INSTRUCTIONS_PER_BYTE), if any is worth it."""
     chains: list[Chain] = []
-    arena = plan_memory(graph, steps).arena_bytes
+    arena = _arena(graph, steps, [])
     while True:
-        plan = plan_memory(graph, steps, chains=chains)
+        plan = plan_memory(graph, steps, chains=chains, check=False)
         peak = _peak_step(plan, len(steps))
-        best: tuple[int, float, Chain] | None = None
+        found: list[tuple[int, float, Chain]] = []
         for first, last in _free_runs(graph, steps, chains):
             if not first <= peak <= last:
                 continue
             for a in range(max(first, peak - max_layers + 1), peak + 1):
                 for b in range(peak, min(last, a + max_layers - 1) + 1):
                     cand = build_chain(steps, a, b, streamable(graph, steps, a))
-                    key = (plan_memory(graph, steps, chains=[*chains, cand]).arena_bytes,
-                           band_overhead(cand), cand)
-                    if best is None or key[:2] < best[:2]:
-                        best = key
-        if best is None or best[0] >= arena:
+                    size = _arena(graph, steps, [*chains, cand])
+                    if size < arena:
+                        found.append((size, band_overhead(cand), cand))
+        best: tuple[float, int, Chain] | None = None
+        for size, _, cand in sorted(found, key=lambda f: f[:2])[:candidates]:
+            tuned = _tune(graph, steps, chains, cand, size)
+            worth = (arena - size) * INSTRUCTIONS_PER_BYTE - band_overhead(tuned)
+            if worth > 0 and (best is None or worth > best[0]):
+                best = (worth, size, tuned)
+        if best is None:
             return chains
-        tuned = _tune(graph, steps, chains, best[2], best[0])
-        if (arena - best[0]) * INSTRUCTIONS_PER_BYTE < band_overhead(tuned):
-            return chains
-        arena = best[0]
-        chains.append(tuned)
+        arena = best[1]
+        chains.append(best[2])
 
 
 def _tune(graph: Graph, steps: list[Step], chains: list[Chain], chosen: Chain, arena: int) -> Chain:
@@ -101,7 +112,7 @@ def _tune(graph: Graph, steps: list[Step], chains: list[Chain], chosen: Chain, a
             cand = build_chain(steps, chosen.first, chosen.last, chosen.streamed, c, sp)
             cost = band_overhead(cand)
             if cost < best_cost and (found is None or cost < found[0]) and \
-                    plan_memory(graph, steps, chains=[*chains, cand]).arena_bytes <= arena:
+                    _arena(graph, steps, [*chains, cand]) <= arena:
                 found = (cost, cand, c, sp)
         if found is None:
             return best
