@@ -3,14 +3,15 @@ inference, done with rows so that nothing is computed twice).
 
 A *chain* is a run of consecutive layers L1..Ln, each reading only the previous one's
 output, each row-local (compiler/lower.py, Step.rows). Its tensors are T0 (the chain's
-source), T1..Tn-1 (intermediates) and Tn (the sink). The chain's schedule produces the
-sink a band of rows at a time: for each band, every layer computes just the rows the next
-layer's window still lacks, in increasing order, each row exactly once. An intermediate
-never exists whole: it lives in a *band buffer* of a few rows (a sliding window). When a
-buffer's next rows would run past its end, the rows still needed are first moved down to
-its start (a memmove of `kept` rows; the planner sizes buffers so this is rare). If the
-source is the graph input, it is pulled through the streaming API (FILL) into a band
-buffer of its own, so the whole input never exists either.
+source), T1..Tn-1 (intermediates) and Tn (the sink). The schedule *pulls* the sink
+through the chain: a layer runs when the next layer's window lacks rows, and makes a few
+rows per call (`chunks`), in increasing order, each row exactly once (no recomputation).
+An intermediate never exists whole: it lives in a *band buffer* of a few rows (a sliding
+window). When the consumer's next window would run past the buffer's end, the rows it
+still needs are moved down to the start (a memmove, right after the consumer advanced, so
+fresh rows never move; spare rows make moves rarer). If the source is the graph input,
+it is pulled through the streaming API (FILL) into a band buffer of its own, so the whole
+input never exists either; the sink is a whole tensor.
 
 Kernels are called on row windows: `in_h` rows starting at the window's first row, with
 pad_top adjusted; rows past the window are treated by the kernels as padding, which is

@@ -80,8 +80,8 @@ def compress_ops(ops: list[tuple[int, ...]]):
         best = None
         for p in range(1, min(MAX_PERIOD, (len(ops) - i) // 2) + 1):
             d = [tuple(x - y for x, y in zip(ops[i + p + k], ops[i + k])) for k in range(p)]
-            if any(dk[0] or dk[1] for dk in d):
-                continue  # layer and kind never change within a repeat
+            if any(dk[0] or dk[1] or not all(-0x8000 <= v < 0x8000 for v in dk[2:5]) for dk in d):
+                continue  # layer and kind never change within a repeat; band_delta is 16-bit
             n = 2
             while i + (n + 1) * p <= len(ops) and all(
                     ops[i + n * p + k] == tuple(x + n * y for x, y in zip(ops[i + k], d[k]))
