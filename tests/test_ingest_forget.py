@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from ingest_fixtures import build, make_folders
 
+from peekless.errors import UserError
+from training.ingest.folders import contributor_id
 from training.ingest.forget import digests_of_file, forget
 from training.ingest.manifest import SPLITS, load_arrays, load_manifest, manifest_sha256
 from training.ingest.removals import is_model_stale
@@ -55,7 +57,7 @@ def _assert_removed_exactly(out, before, gone_ids):
 def test_forget_contributor(dataset):
     before = _state(dataset)
     old = manifest_sha256(dataset / "manifest.json")
-    alice = {i for i, r in before[0].items() if r["contributor"] == "alice"}
+    alice = {i for i, r in before[0].items() if r["contributor"] == contributor_id("alice")}
     assert len(alice) == 3
     result = forget(dataset, contributor="alice")
     assert result.removed == 3 and result.old_manifest_sha256 == old
@@ -90,7 +92,7 @@ def test_forget_by_pixel_hash_then_by_a_copy_of_the_file(dataset, tmp_path):
     before = _state(dataset)
     copy = tmp_path / "in" / "person" / "bob" / "b1.jpg"  # the requester's own copy
     digests = digests_of_file(copy, dataset)
-    bob = {i for i, r in before[0].items() if r["contributor"] == "bob"}
+    bob = {i for i, r in before[0].items() if r["contributor"] == contributor_id("bob")}
     assert forget(dataset, sha256=digests).removed == 1
     _assert_removed_exactly(dataset, before, bob)
     assert len(json.loads((dataset / "removals.json").read_text())["removals"]) == 2
@@ -105,7 +107,7 @@ def test_forget_nothing_matched_changes_nothing(dataset):
     assert result.removed == 0 and result.new_manifest_sha256 == result.old_manifest_sha256
     assert (dataset / "manifest.json").read_bytes() == old
     assert not (dataset / "removals.json").exists()
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError):
         forget(dataset)
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from training.ingest import is_model_stale, load_manifest, load_split, manifest_sha256
 from training.ingest.manifest import LABEL_NAMES
+from training.run_paths import path_for_record
 
 CARD_JSON = "model_card.json"
 CARD_MD = "MODEL_CARD.md"
@@ -367,7 +368,7 @@ def build_card(
         },
         "dataset": {
             "name": manifest.get("name"),
-            "manifest": str(manifest_path),
+            "manifest": path_for_record(manifest_path, model_dir),  # relative: no home folder
             "manifest_sha256": sha,
             "trained_on_manifest_sha256": trained_on,
             "same_manifest": trained_on == sha if trained_on else None,
@@ -495,7 +496,7 @@ def render_markdown(card: dict) -> str:
             out.append(f"- {kind}: `{f['path']}`, {f['bytes']:,} bytes, sha256 `{f['sha256']}`")
     out += ["", "## Data", ""]
     out += [
-        f"- Dataset: {d['name']} (`{d['manifest']}`)",
+        f"- Dataset: {d['name']} (`{d['manifest'] or 'manifest path not recorded'}`)",
         f"- Manifest sha256: `{d['manifest_sha256']}`",
     ]
     if d["same_manifest"] is False:
