@@ -38,6 +38,7 @@ def test_provenance_without_file_names(tmp_path):
     assert "alice_at_home" not in text and str(tmp_path) not in text
     assert "alice" not in text and "awkward" not in text  # contributor folders: digests only
     assert all(r["licence"] == "CC-BY-4.0" and r["source"] == "folders" for r in m["images"])
+    assert m["name"] == "folders"
     assert m["sources"][0]["consent"] == "signed release forms, 2024-05"
     card = (tmp_path / "out" / "DATASET_CARD.md").read_text()
     assert "alice" not in card and "CC-BY-4.0" in card and "decompression_bomb: 2" in card

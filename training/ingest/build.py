@@ -144,8 +144,10 @@ def build(
     blocked = removals.blocklist(out_dir)  # a rebuild keeps earlier removals removed
     rows: dict[str, dict] = {}  # id -> manifest row
     pixels: dict[str, np.ndarray] = {}
-    kept: dict[str, tuple[Candidate, str]] = {}  # pixel sha256 -> (candidate, id) built
-    conflicted: set[str] = set()  # pixel sha256 under both labels: no copy is built
+    # pixel sha256 -> (id built, every input with those pixels in order): the first is built
+    # now; copies are judged once all are known (a copy under the other label, even a
+    # later one, means no copy is built)
+    groups: dict[str, tuple[str, list[Candidate]]] = {}
     report.considered += len(candidates)
     for cand, result, png in _scrubbed(candidates, opts, blocked, header.get("name", "build")):
 
@@ -158,23 +160,8 @@ def build(
         if any(d in blocked for d in (result.sha256, result.content_sha256)):
             skip("removed_on_request")
             continue
-        if result.sha256 in conflicted:
-            skip("class_conflict")
-            continue
-        if result.sha256 in kept:
-            first, first_id = kept[result.sha256]
-            if first.label == cand.label:
-                skip("duplicate", f"same pixels as input #{first.index}, which is built")
-                continue
-            # The same picture cannot be both: build neither, and let the user decide.
-            conflicted.add(result.sha256)
-            del kept[result.sha256], rows[first_id], pixels[first_id]
-            detail = (
-                f"inputs #{first.index} ({LABEL_NAMES[first.label]}) and #{cand.index} "
-                f"({LABEL_NAMES[cand.label]}) are the same picture: keep it in one class"
-            )
-            skip("class_conflict", detail, first)
-            skip("class_conflict", detail)
+        if result.sha256 in groups:
+            groups[result.sha256][1].append(cand)
             continue
         image_id = f"{cand.id_prefix}-{cand.source_id or result.source_sha256[:16]}"
         split = assign_split(image_id, opts.val_fraction, opts.test_fraction)
@@ -184,7 +171,7 @@ def build(
         except IngestError as e:
             skip(e.reason, e.detail)
             continue
-        kept[result.sha256] = (cand, image_id)
+        groups[result.sha256] = (image_id, [cand])
         pixels[image_id] = result.pixels
         report.stripped.update(result.stripped)
         rows[image_id] = {
@@ -200,6 +187,8 @@ def build(
             "source_sha256": result.source_sha256,
             "path": rel,
         }
+    for image_id, group in groups.values():
+        _judge_copies(image_id, group, rows, pixels, report)
     if not rows:
         _prune(out_dir, {r["path"] for r in _old_rows(out_dir)})  # PNGs this run wrote
         raise UserError(
@@ -231,6 +220,28 @@ def build(
     report.write(out_dir / "report.json")
     write_card(out_dir)
     return manifest_path
+
+
+def _judge_copies(
+    image_id: str, group: list[Candidate], rows: dict, pixels: dict, report: BuildReport
+) -> None:
+    """Inputs with the same pixels: later copies under the same label are duplicates; a
+    copy under the other label means the picture cannot be labelled, so none is built
+    and every copy is reported (the terminal names them all) for the user to decide."""
+    first = group[0]
+    if len({c.label for c in group}) == 1:
+        for c in group[1:]:
+            detail = f"same pixels as input #{first.index}, which is built"
+            report.skip(c.index, "duplicate", detail, c.path, c.source_id)
+        return
+    del rows[image_id], pixels[image_id]
+    by_label = ", ".join(
+        f"{LABEL_NAMES[label]} #" + ", #".join(str(c.index) for c in group if c.label == label)
+        for label in sorted({c.label for c in group})
+    )
+    detail = f"the same picture in both classes ({by_label}): keep it in one"
+    for c in group:
+        report.skip(c.index, "class_conflict", detail, c.path, c.source_id)
 
 
 def _old_rows(out_dir: Path) -> list[dict]:

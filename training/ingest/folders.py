@@ -165,10 +165,10 @@ def build_folders(
     root, out_dir = Path(root), Path(out_dir)
     candidates, refusals = find_inputs(root, licence.strip(), contributor, follow_symlinks)
     real_out = Path(os.path.realpath(out_dir))
-    for name in CLASS_FOLDERS:
-        if inside(real_out, root / name):
+    for folder in CLASS_FOLDERS:
+        if inside(real_out, root / folder):
             raise UserError(
-                f"--out {out_dir} is inside {root / name}: the built images would be read "
+                f"--out {out_dir} is inside {root / folder}: the built images would be read "
                 "as inputs next time; choose an output folder outside it"
             )
     report = BuildReport(echo=echo)
