@@ -28,6 +28,14 @@ ROOMS = (
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors on one line (subcommand parsers inherit the class)."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        """Also record the innermost command's name (``peekless dataset forget``), to
+        start the one-line error with it."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if getattr(namespace, "command_prog", None) is None:
+            namespace.command_prog = self.prog
+        return namespace, extras
+
     def error(self, message: str):  # argparse calls this for a bad command line
         self.exit(EXIT_USER_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
@@ -64,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"peekless {args.command}: {exc}", file=sys.stderr)
+        print(f"{args.command_prog}: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as exc:
         message = path_error_message(exc)
         if args.debug or message is None:
             raise
-        print(f"peekless {args.command}: {message}", file=sys.stderr)
+        print(f"{args.command_prog}: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -6,11 +6,21 @@ import json
 
 import numpy as np
 import pytest
-from ingest_fixtures import build, make_folders
+from ingest_fixtures import (
+    STORE_FOR_ORIENTATION,
+    build,
+    encode,
+    jpeg_with_metadata,
+    make_folders,
+    pattern,
+    quadrants,
+)
+from PIL import Image, ImageOps
 
 from peekless.errors import UserError
+from training.ingest import removals
 from training.ingest.folders import contributor_id
-from training.ingest.forget import digests_of_file, forget
+from training.ingest.forget import NEAR_MEAN_LEVELS, digests_of_file, forget, read_copy
 from training.ingest.manifest import SPLITS, load_arrays, load_manifest, manifest_sha256
 from training.ingest.removals import is_model_stale
 from training.ingest.verify import verify_dataset
@@ -120,3 +130,105 @@ def test_rebuild_keeps_removed_images_out(dataset, tmp_path):
     report = json.loads((dataset / "report.json").read_text())
     assert report["skipped_by_reason"]["removed_on_request"] == 3
     assert "alice" not in (dataset / "report.json").read_text()
+
+
+# --- matching by picture content, and what a removal leaves behind ---------------------
+
+
+def _photo_dataset(tmp_path):
+    """A JPEG photo stored sideways with EXIF orientation 6 and metadata, among others."""
+    root = tmp_path / "in"
+    upright = quadrants(120, 160)
+    upright[30:60, 40:90] = pattern(30, 50, seed=3)  # detail, so lookalikes are unlikely
+    laden, _ = jpeg_with_metadata(np.ascontiguousarray(STORE_FOR_ORIENTATION[6](upright)), 6)
+    (root / "person").mkdir(parents=True)
+    (root / "person" / "visitor.jpg").write_bytes(laden)
+    for i in range(4):
+        (root / "no_person" / f"n{i}.png").parent.mkdir(parents=True, exist_ok=True)
+        (root / "no_person" / f"n{i}.png").write_bytes(encode(pattern(40, 40, 20 + i), "PNG"))
+        (root / "person" / f"p{i}.png").write_bytes(encode(pattern(40, 40, 30 + i), "PNG"))
+    build(root, tmp_path / "out")
+    return root, tmp_path / "out"
+
+
+def _decoded_upright(path):
+    """What an image viewer shows, as an array: the JPEG decoded and turned upright."""
+    with Image.open(path) as img:
+        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+
+
+def test_forget_by_a_lossless_copy_with_other_metadata_and_the_rotation_applied(tmp_path):
+    root, out = _photo_dataset(tmp_path)
+    copy = tmp_path / "copy_they_sent.png"  # re-saved as PNG: no EXIF, rotation applied
+    copy.write_bytes(encode(_decoded_upright(root / "person" / "visitor.jpg"), "PNG"))
+    assert copy.read_bytes() != (root / "person" / "visitor.jpg").read_bytes()
+    before = _state(out)
+    result = forget(out, copies=[read_copy(copy, out)])
+    assert result.removed == 1 and result.near == 0
+    gone = set(before[0]) - set(_state(out)[0])
+    assert len(gone) == 1
+    _assert_removed_exactly(out, before, gone)
+
+
+def test_a_lossy_copy_finds_near_matches_and_removes_them_only_when_asked(tmp_path):
+    root, out = _photo_dataset(tmp_path)
+    lossy = tmp_path / "screenshot.jpg"
+    lossy.write_bytes(
+        encode(_decoded_upright(root / "person" / "visitor.jpg")[::2, ::2], "JPEG", quality=70)
+    )
+    before = _state(out)
+    result = forget(out, copies=[read_copy(lossy, out)])
+    assert (result.removed, result.near) == (0, 1) and 0 < result.nearest <= NEAR_MEAN_LEVELS
+    assert _state(out)[0] == before[0]  # counted, not removed
+    result = forget(out, copies=[read_copy(lossy, out)], near=True)
+    assert result.removed == 1
+    record = json.loads((out / "removals.json").read_text())["removals"][-1]
+    assert record["request"] == "image+near"
+
+
+def test_removal_records_cannot_be_read_back_to_what_was_removed(dataset, tmp_path):
+    before = _state(dataset)[0]
+    forget(dataset, contributor="alice")
+    gone = [r for r in before.values() if r["contributor"] == contributor_id("alice")]
+    assert len(gone) == 3
+    written = ""
+    for name in ("removals.json", "stale_models.json", "DATASET_CARD.md", "report.json"):
+        written += (dataset / name).read_text()
+    for row in gone:
+        for value in (row["id"], row["sha256"], row["content_sha256"], row["source_sha256"]):
+            assert value not in written
+            assert value.split("-")[-1][:16] not in written  # an id is a digest's prefix
+    data = json.loads((dataset / "removals.json").read_text())
+    assert set(data["removals"][0]) == {
+        "date", "request", "removed", "removed_by_split", "old_manifest_sha256",
+        "new_manifest_sha256",
+    }  # fmt: skip
+    # the keyed blocklist still stops a copy of the very picture coming back
+    blocked = removals.blocklist(dataset)
+    assert all(row["content_sha256"] in blocked for row in gone)
+    assert before[next(iter(set(before) - {r["id"] for r in gone}))]["sha256"] not in blocked
+
+
+def test_an_older_plain_blocklist_is_read_and_rewritten_keyed(dataset):
+    rows = _state(dataset)[0]
+    victim = next(iter(rows.values()))
+    legacy = {"removals": [], "blocklist": [victim["sha256"]]}  # as builder 1.0.0 wrote it
+    (dataset / "removals.json").write_text(json.dumps(legacy))
+    assert victim["sha256"] in removals.blocklist(dataset)
+    other = next(r for r in rows.values() if r["id"] != victim["id"])
+    forget(dataset, sha256=other["sha256"])
+    text = (dataset / "removals.json").read_text()
+    assert victim["sha256"] not in text and other["sha256"] not in text
+    assert victim["sha256"] in removals.blocklist(dataset)
+    assert other["sha256"] in removals.blocklist(dataset)
+
+
+def test_forget_refuses_what_it_cannot_act_on(dataset, tmp_path):
+    with pytest.raises(UserError, match="no dataset here"):
+        forget(tmp_path / "nowhere", contributor="alice")
+    with pytest.raises(UserError, match="not a sha256"):
+        forget(dataset, sha256="img-1234")
+    with pytest.raises(UserError, match="blank"):
+        forget(dataset, contributor="  ")
+    with pytest.raises(UserError, match="no such file|does not exist"):
+        read_copy(tmp_path / "missing.jpg", dataset)

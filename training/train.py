@@ -188,11 +188,7 @@ def start_run(manifest_path: Path, out_dir: Path, seed: int):
     """What every training run (ordinary, multi-worker, DP) does first: make ``out_dir``,
     seed Keras, and load the manifest and its train and val splits (train must not be
     empty). Returns (manifest, (x_train, y_train), (x_val, y_val))."""
-    import keras
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    manifest = load_manifest(manifest_path)
+    manifest = load_manifest(manifest_path)  # first: a wrong path leaves nothing behind
     train_split = load_split(manifest_path, "train")
     if len(train_split[0]) == 0:
         raise UserError(f"{manifest_path}: the train split is empty (build a larger dataset)")
@@ -202,7 +198,11 @@ def start_run(manifest_path: Path, out_dir: Path, seed: int):
             f"{manifest_path}: the train split has no {missing[0]} image; a detector needs "
             f"both classes (add {missing[0]} pictures and build the dataset again)"
         )
-    return manifest, train_split, load_split(manifest_path, "val")
+    val_split = load_split(manifest_path, "val")
+    keras = _keras()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    return manifest, train_split, val_split
 
 
 def train(
@@ -240,7 +240,6 @@ def train(
     Deterministic for a given seed: the weights come from seeded initialisers, and each
     epoch's order and augmentation from numpy generators seeded by (seed, epoch).
     """
-    keras = _keras()
     from training.model import build_model
 
     log = print if verbose else (lambda _msg: None)
@@ -254,6 +253,7 @@ def train(
 
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     manifest, (x_train, y_train), (x_val, y_val) = start_run(manifest_path, out_dir, seed)
+    keras = _keras()  # after the manifest: a wrong path is reported before TF loads
     input_shape = tuple(int(d) for d in x_train.shape[1:])
     num_classes = 2
     steps = steps_per_epoch(len(x_train), batch_size, drop_remainder=distributed)

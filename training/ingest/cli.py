@@ -39,7 +39,7 @@ def _nonblank(what: str):
 
     def check(value: str) -> str:
         if not value.strip():
-            raise argparse.ArgumentTypeError(f"{what} must not be blank")
+            raise argparse.ArgumentTypeError("must not be blank")
         return value.strip()
 
     return check

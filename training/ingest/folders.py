@@ -171,6 +171,9 @@ def build_folders(
                 f"--out {out_dir} is inside {root / folder}: the built images would be read "
                 "as inputs next time; choose an output folder outside it"
             )
+    if not candidates and not refusals:
+        raise UserError(f"{root}: {' and '.join(f'{c}/' for c in sorted(CLASS_FOLDERS))} "
+                        "hold no files; put the pictures there")  # fmt: skip
     report = BuildReport(echo=echo)
     report.considered = len(refusals)
     for index, r in refusals:
