@@ -225,9 +225,11 @@ def test_the_dp_model_has_no_batchnorm_and_quantises_and_compiles(dp_run, tmp_pa
 
 def _history(model_dir, manifest):
     from training.ingest import manifest_sha256
+    from training.run_paths import path_for_record
 
+    recorded = path_for_record(manifest, model_dir)  # as train and train_dp record it
     (model_dir / "training_history.json").write_text(json.dumps(
-        {"dataset": {"manifest": str(manifest), "manifest_sha256": manifest_sha256(manifest)}}
+        {"dataset": {"manifest": recorded, "manifest_sha256": manifest_sha256(manifest)}}
     ))  # fmt: skip
 
 
