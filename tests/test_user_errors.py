@@ -125,3 +125,29 @@ def test_debug_shows_the_traceback(tmp_path, photos):
     (tmp_path / "blocker").write_text("x")
     with pytest.raises(NotADirectoryError):
         main(["--debug", *_folders(photos, tmp_path / "blocker" / "ds")])
+
+
+def test_model_card_mistakes(capsys, tmp_path, dataset):
+    manifest = str(dataset / "manifest.json")
+    _fails(capsys, ["model-card", str(tmp_path), "--manifest", manifest], "no model.keras here")
+
+
+def test_a_test_split_with_one_class_is_a_user_error(tmp_path):
+    import numpy as np
+
+    from training.ingest.manifest import write_dataset
+    from training.model_card import evaluate_models
+
+    rows = [{"id": f"x{i}", "label": i % 2, "split": "train", "sha256": str(i)} for i in range(4)]
+    rows += [{"id": f"t{i}", "label": 1, "split": "test", "sha256": f"t{i}"} for i in range(2)]
+    pixels = {r["id"]: np.zeros((8, 8, 1), np.uint8) for r in rows}
+    manifest = write_dataset(tmp_path, {"name": "tiny", "size": 8, "channels": 1}, rows, pixels)
+    with pytest.raises(UserError, match="test split has no no_person image"):
+        evaluate_models(tmp_path / "model.keras", None, manifest)
+
+
+def test_forget_help_says_what_a_lossy_copy_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["dataset", "forget", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "any lossless copy matches" in text and "A lossy copy" in text and "--near" in text
