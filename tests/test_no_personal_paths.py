@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import unicodedata
 import urllib.parse
 import zipfile
 from pathlib import Path
@@ -25,7 +26,7 @@ from PIL import Image
 from peekless.cli import main
 
 FLAT = "Flat 4, 22 Harbour Road"
-CONTRIBUTOR = "Jose Alvarez"
+CONTRIBUTOR = "José Álvarez"  # the folder is written decomposed, as macOS stores names
 
 
 def _picture(seed: int, person: bool) -> np.ndarray:
@@ -40,7 +41,12 @@ def _inputs(home: Path) -> tuple[Path, list[str]]:
     """The photo folder; returns (root, every name that must not be written anywhere)."""
     root = home / FLAT
     person, no_person = root / "person", root / "no_person"
-    for d in (person / CONTRIBUTOR, no_person, root / "Persons of Flat 4", home / "Private Photos"):
+    for d in (
+        person / unicodedata.normalize("NFD", CONTRIBUTOR),
+        no_person,
+        root / "Persons of Flat 4",
+        home / "Private Photos",
+    ):
         d.mkdir(parents=True)
     for i in range(14):
         (person / f"maria_garcia_2026-10-01_18{i:02d}.jpg").write_bytes(
@@ -49,9 +55,9 @@ def _inputs(home: Path) -> tuple[Path, list[str]]:
         (no_person / f"porch_empty_2026-10-01_19{i:02d}.png").write_bytes(
             encode(_picture(100 + i, False), "PNG")
         )
-    (person / CONTRIBUTOR / "jose_alvarez_2026-10-02_0712.png").write_bytes(
-        encode(_picture(50, True), "PNG")
-    )
+    (
+        person / unicodedata.normalize("NFD", CONTRIBUTOR) / "jose_alvarez_2026-10-02_0712.png"
+    ).write_bytes(encode(_picture(50, True), "PNG"))
     first = person / "maria_garcia_2026-10-01_1800.jpg"
     (person / "maria_garcia_copy_2026-10-01_1800.jpg").write_bytes(first.read_bytes())  # duplicate
     jpeg = encode(_picture(60, True), "JPEG")
@@ -66,7 +72,7 @@ def _inputs(home: Path) -> tuple[Path, list[str]]:
     (person / "passport_link.jpg").symlink_to(secret)  # outside the root: refused
     (person / "maria_old_link_2025.jpg").symlink_to(home / "deleted_2025.jpg")  # dangling
 
-    names = {FLAT, CONTRIBUTOR, "Persons of Flat 4", "Private Photos", home.name}
+    names = {FLAT, CONTRIBUTOR, "Álvarez", "Persons of Flat 4", "Private Photos", home.name}
     for path in [*root.rglob("*"), secret, home / "deleted_2025.jpg"]:
         names |= {path.name, path.stem}
     names -= {"person", "no_person"}  # the class folders' names are the builder's own
@@ -74,11 +80,15 @@ def _inputs(home: Path) -> tuple[Path, list[str]]:
 
 
 def _needles(names: list[str], paths: list[Path]) -> dict[bytes, str]:
-    """Byte strings to search for (lower-cased), each with the name it comes from."""
+    """Byte strings to search for (as written and lower-cased; composed and decomposed
+    Unicode; URL-quoted, JSON-escaped, spaces as underscores), each with its name."""
     found = {}
     for text in [*names, *(str(p) for p in paths)]:
-        for form in (text, urllib.parse.quote(text), text.replace(" ", "_")):
-            found[form.lower().encode()] = text
+        for nf in ("NFC", "NFD"):
+            norm = unicodedata.normalize(nf, text)
+            forms = (norm, urllib.parse.quote(norm), norm.replace(" ", "_"), json.dumps(norm)[1:-1])
+            for form in forms:
+                found[form.encode()] = found[form.lower().encode()] = text
     return found
 
 
@@ -87,8 +97,9 @@ def leaks(folder: Path, needles: dict[bytes, str], skip: set[Path] = frozenset()
     found = []
 
     def search(where: str, data: bytes) -> None:
-        low = data.lower()
-        found.extend(f"{where}: {name}" for needle, name in needles.items() if needle in low)
+        low = data.lower()  # ASCII letters only: non-ASCII needles are searched as written too
+        hits = {name for needle, name in needles.items() if needle in data or needle in low}
+        found.extend(f"{where}: {name}" for name in sorted(hits))
         if data[:4] == b"PK\x03\x04":
             with zipfile.ZipFile(io.BytesIO(data)) as z:
                 for member in z.namelist():
@@ -101,7 +112,8 @@ def leaks(folder: Path, needles: dict[bytes, str], skip: set[Path] = frozenset()
 
 
 def test_the_search_finds_a_planted_leak(tmp_path):
-    needles = _needles(["maria_garcia_2026-10-01_1800.jpg", FLAT], [tmp_path / "home"])
+    needles = _needles(["maria_garcia_2026-10-01_1800.jpg", FLAT, CONTRIBUTOR], [tmp_path / "home"])
+    (tmp_path / "history.json").write_text(json.dumps({"who": CONTRIBUTOR}))  # as \u00e9
     (tmp_path / "card.json").write_text('{"manifest": "/x/flat 4, 22 harbour road/m.json"}')
     with zipfile.ZipFile(tmp_path / "model.keras", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("config.json", '{"source": "maria_garcia_2026-10-01_1800.jpg"}')
@@ -111,6 +123,7 @@ def test_the_search_finds_a_planted_leak(tmp_path):
     assert sorted(leaks(tmp_path, needles)) == [
         f"card.json: {FLAT}",
         f"events.v2: {tmp_path / 'home'}",
+        f"history.json: {CONTRIBUTOR}",
         "model.keras:config.json: maria_garcia_2026-10-01_1800.jpg",
     ]
 

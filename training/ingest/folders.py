@@ -20,6 +20,7 @@ import difflib
 import hashlib
 import os
 import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,8 +35,11 @@ CLASS_FOLDERS = {name: label for label, name in LABEL_NAMES.items()}
 
 def contributor_id(name: str) -> str:
     """What the manifest records for a contributor: a digest, so no file written holds
-    the name, while ``forget --contributor NAME`` still finds their pictures."""
-    return "c-" + hashlib.sha256(f"peekless-contributor-v1:{name}".encode()).hexdigest()[:16]
+    the name, while ``forget --contributor NAME`` still finds their pictures. The name is
+    taken in Unicode NFC and without outer spaces: macOS stores folder names decomposed
+    (e + combining accent), while a name typed on a command line is composed."""
+    norm = unicodedata.normalize("NFC", name.strip())
+    return "c-" + hashlib.sha256(f"peekless-contributor-v1:{norm}".encode()).hexdigest()[:16]
 
 
 def suggest_class(name: str) -> str | None:
