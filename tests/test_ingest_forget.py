@@ -169,6 +169,16 @@ def test_forget_by_a_lossless_copy_with_other_metadata_and_the_rotation_applied(
     assert len(gone) == 1
     _assert_removed_exactly(out, before, gone)
 
+    # a rebuild from a folder that now holds the lossless copy instead keeps it out too
+    (root / "person" / "visitor.jpg").unlink()
+    (root / "person" / "visitor_resaved.png").write_bytes(copy.read_bytes())
+    after = _state(out)[0]
+    build(root, out)
+    assert _state(out)[0] == after
+    assert json.loads((out / "report.json").read_text())["skipped_by_reason"] == {
+        "removed_on_request": 1
+    }
+
 
 def test_a_lossy_copy_finds_near_matches_and_removes_them_only_when_asked(tmp_path):
     root, out = _photo_dataset(tmp_path)
