@@ -210,6 +210,13 @@ def test_nothing_buildable_is_refused_and_an_earlier_build_is_kept(tmp_path):
     bad = tmp_path / "bad"
     (bad / "person").mkdir(parents=True)
     (bad / "person" / "x.jpg").write_bytes(b"not a picture")
+    data = (root / "person" / "p0.png").read_bytes()
+    (bad / "no_person").mkdir()
+    (bad / "person" / "y.png").write_bytes(data)  # one picture under both labels: not built
+    (bad / "no_person" / "y.png").write_bytes(data)
+    with pytest.raises(UserError, match="no image could be built"):
+        build_logged(bad, tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists()
     with pytest.raises(UserError, match="no image could be built"):
         build_logged(bad, tmp_path / "out")
     assert manifest.read_bytes() == before

@@ -14,6 +14,7 @@ terminal alone says which file each number is (report.py).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections import deque
 from collections.abc import Iterator
@@ -140,6 +141,7 @@ def build(
     leaving ``out_dir`` as it was, when no input could be built.
     """
     out_dir = Path(out_dir)
+    existed = out_dir.exists()
     report = report or BuildReport()
     blocked = removals.blocklist(out_dir)  # a rebuild keeps earlier removals removed
     rows: dict[str, dict] = {}  # id -> manifest row
@@ -189,8 +191,11 @@ def build(
         }
     for image_id, group in groups.values():
         _judge_copies(image_id, group, rows, pixels, report)
-    if not rows:
-        _prune(out_dir, {r["path"] for r in _old_rows(out_dir)})  # PNGs this run wrote
+    if not rows:  # undo this run's PNGs (copies of one picture under both labels)
+        if existed:
+            _prune(out_dir, {r["path"] for r in _old_rows(out_dir)})
+        else:
+            shutil.rmtree(out_dir, ignore_errors=True)
         raise UserError(
             f"no image could be built: all {report.considered} inputs were skipped "
             "(the reasons are listed above); nothing was written"
