@@ -161,12 +161,15 @@ def test_noise_has_std_noise_multiplier_times_clip_over_the_expected_batch():
 
 
 def test_exactly_one_of_noise_and_target_epsilon(tmp_path):
+    from peekless.errors import UserError
     from training.dp import train_dp
 
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(UserError, match="exactly one"):
         train_dp(tmp_path / "m.json", tmp_path, noise_multiplier=1.0, target_epsilon=8.0)
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(UserError, match="exactly one"):
         train_dp(tmp_path / "m.json", tmp_path)
+    with pytest.raises(UserError, match="--init-model"):
+        train_dp(tmp_path / "m.json", tmp_path, noise_multiplier=1.0, init_model=tmp_path / "x")
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,7 @@ from pathlib import Path
 
 import numpy as np
 
+from peekless.errors import UserError
 from training.ingest import load_manifest, manifest_sha256
 from training.ingest.manifest import sha256_file
 from training.preprocess import to_float_input
@@ -462,21 +463,22 @@ def train_dp(
     Writes out_dir/model.keras and out_dir/training_history.json (``train``'s keys plus a
     ``"dp"`` block with the accountant's epsilon); returns the model path.
     """
+    if (noise_multiplier is None) == (target_epsilon is None):
+        raise UserError("--dp needs exactly one of --noise-multiplier and --target-epsilon")
+    if not l2_clip > 0:
+        raise UserError(f"--l2-clip must be above 0, not {l2_clip}")
+    if batch_size < 1 or epochs < 1:
+        raise UserError(f"--batch-size and --epochs must be 1 or more, not {batch_size}, {epochs}")
+    if init_model is not None and not Path(init_model).is_file():
+        raise UserError(f"--init-model {init_model}: no such file (give a trained .keras model)")
     tf = _tf()
     import keras
-
-    if (noise_multiplier is None) == (target_epsilon is None):
-        raise ValueError("give exactly one of noise_multiplier and target_epsilon")
-    if not l2_clip > 0:
-        raise ValueError(f"l2_clip must be > 0, not {l2_clip}")
-    if batch_size < 1 or epochs < 1:
-        raise ValueError(f"batch_size and epochs must be >= 1, not {batch_size}, {epochs}")
 
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     manifest, (x_train, y_train), (x_val, y_val) = start_run(manifest_path, out_dir, seed)
     n = len(x_train)
     if batch_size > n:
-        raise ValueError(f"batch_size {batch_size} is larger than the train split ({n})")
+        raise UserError(f"--batch-size {batch_size} is larger than the train split ({n} images)")
     q = batch_size / n
     steps_per_epoch = -(-n // batch_size)
     steps = epochs * steps_per_epoch
