@@ -17,6 +17,7 @@ from ingest_fixtures import (
 )
 from PIL import Image, ImageOps
 
+from peekless.cli import main
 from peekless.errors import UserError
 from training.ingest import removals
 from training.ingest.folders import contributor_id
@@ -180,7 +181,7 @@ def test_forget_by_a_lossless_copy_with_other_metadata_and_the_rotation_applied(
     }
 
 
-def test_a_lossy_copy_finds_near_matches_and_removes_them_only_when_asked(tmp_path):
+def test_a_lossy_copy_finds_near_matches_and_removes_them_only_when_asked(tmp_path, capsys):
     root, out = _photo_dataset(tmp_path)
     lossy = tmp_path / "screenshot.jpg"
     lossy.write_bytes(
@@ -190,6 +191,10 @@ def test_a_lossy_copy_finds_near_matches_and_removes_them_only_when_asked(tmp_pa
     result = forget(out, copies=[read_copy(lossy, out)])
     assert (result.removed, result.near) == (0, 1) and 0 < result.nearest <= NEAR_MEAN_LEVELS
     assert _state(out)[0] == before[0]  # counted, not removed
+    assert main(["dataset", "forget", str(out), "--image", str(lossy)]) == 1
+    err = capsys.readouterr().err
+    assert "1 image(s) are near the --image copy" in err and "add --near" in err
+    assert _state(out)[0] == before[0]
     result = forget(out, copies=[read_copy(lossy, out)], near=True)
     assert result.removed == 1
     record = json.loads((out / "removals.json").read_text())["removals"][-1]
