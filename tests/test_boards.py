@@ -411,6 +411,19 @@ def test_build_manifest_states_measured_ram(models, tmp_path) -> None:
     assert json.loads(fw.manifest_path.read_text())["ram"] == ram
 
 
+@pytest.mark.parametrize("board", BOARDS)
+def test_used_ram_regions_start_with_the_stack(builds, board: str) -> None:
+    """The read-back of "what the image uses" covers the stack at the bottom of RAM, then
+    .data and .bss, inside the board's RAM."""
+    from host_tools.gdb_rsp import symbol_address
+
+    elf = builds(board, "small")
+    ((start, size),) = ram_readback.readback_regions(elf, board, full_ram=False)
+    (ram_start, ram_bytes), *_ = emulator.BOARDS[board].ram
+    assert start == ram_start == symbol_address(elf, "pk_ld_stack_limit")
+    assert start + size == symbol_address(elf, "pk_ld_bss_end") <= ram_start + ram_bytes
+
+
 def test_a_stack_overflow_stops_the_core_instead_of_corrupting_data(builds, tmp_path) -> None:
     """The stack sits below .data/.bss: overflowing it (a 256-byte stack) runs into
     unmapped memory and locks the core up, so the run fails loudly."""
