@@ -7,8 +7,9 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from compiler.bands import FILL, LAYER, MOVE
 from compiler.lower import Step
-from compiler.planner import MemoryPlan
+from compiler.planner import MemoryPlan, chain_bases
 from compiler.tflite_reader import Graph
 
 VALUES_PER_LINE = 24
@@ -34,18 +35,42 @@ def _environment() -> jinja2.Environment:
 
 
 def _pointer(plan: MemoryPlan, tensor: int) -> str:
+    """Where a tensor lives; a chain's intermediates (and a streamed input) live nowhere
+    whole, and nothing refers to them."""
+    if tensor not in plan.location:
+        return "NULL"
     _, offset = plan.location[tensor]
     return f"arena + {offset}"
 
 
+_BAND_KINDS = {FILL: "BAND_FILL", LAYER: "BAND_LAYER", MOVE: "BAND_MOVE"}
+
+
+def _chain_view(plan: MemoryPlan, n: int) -> dict:
+    """A chain's schedule as rows of the generated band_op table, offsets resolved."""
+    c = plan.chains[n]
+    bases = chain_bases(plan, n)
+    ops = [(max(op.layer, 0), _BAND_KINDS[op.kind], op.pad_top, op.a, op.b,
+            bases[op.src[0]] + op.src[1] if op.kind != FILL else 0, bases[op.dst[0]] + op.dst[1])
+           for op in c.ops]
+    return {"first": c.first, "last": c.last, "ops": ops, "block_bytes": c.block_bytes,
+            "block_offset": plan.chain_blocks[n], "scratch": (plan.chain_blocks[n] + c.scratch[0], c.scratch[1])}
+
+
 def render(graph: Graph, steps: list[Step], plan: MemoryPlan, context: dict, out_dir: Path) -> list[Path]:
     env = _environment()
+    chains = [_chain_view(plan, n) for n in range(len(plan.chains))]
+    chain_of = {i: n for n, c in enumerate(plan.chains) for i in c.steps}
     views = [
         {
             "kernel": s.kernel, "op_name": s.op.name, "op_index": s.op.index,
             "in_shape": list(graph.tensors[s.input].shape), "out_shape": list(graph.tensors[s.output].shape),
             "dims": s.dims, "params": s.params, "consts": s.consts, "macs": s.macs,
             "out_bytes": graph.tensors[s.output].num_bytes,
+            "index": i, "chain": chain_of.get(i),
+            "chain_first": i in chain_of and plan.chains[chain_of[i]].first == i,
+            "chain_last": i in chain_of and plan.chains[chain_of[i]].last == i,
+            "chain_scratch": chains[chain_of[i]]["scratch"] if i in chain_of else None,
             "src": _pointer(plan, s.input), "dst": _pointer(plan, s.output),
             "srcs": [_pointer(plan, t) for t in s.inputs],
             "scratch_ptr": f"arena + {plan.scratch[i][0]}" if i in plan.scratch else "NULL",
@@ -54,7 +79,8 @@ def render(graph: Graph, steps: list[Step], plan: MemoryPlan, context: dict, out
         for i, s in enumerate(steps)
     ]
     ctx = dict(context, steps=views, layers=len(steps), output_src=_pointer(plan, graph.outputs[0]),
-               input_dst=_pointer(plan, graph.inputs[0]),
+               input_dst=_pointer(plan, graph.inputs[0]), chains=chains,
+               input_streamed=any(c.streamed for c in plan.chains),
                arena_bytes=max(plan.arena_bytes, 16))
     written = []
     for name in ("peekless_model.h", "peekless_model.c"):

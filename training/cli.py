@@ -106,6 +106,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("compile", help="compile an int8 .tflite to C with a memory plan")
     p.add_argument("tflite", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for the generated C")
+    p.add_argument("--no-fuse", action="store_true",
+                   help="run every layer whole, no fused row bands (more memory)")
     p.set_defaults(func=_compile)
 
     p = subparsers.add_parser(
@@ -236,13 +238,10 @@ def _quantize(args) -> int:
 
 
 def _compile(args) -> int:
-    from compiler import UnsupportedModelError, compile_model
+    from compiler import compile_model
 
-    try:
-        result = compile_model(args.tflite, args.out)
-    except UnsupportedModelError as exc:
-        print(f"peekless compile: {exc}", file=sys.stderr)
-        return 1
+    # A model the compiler cannot take raises UnsupportedModelError, a UserError: one line.
+    result = compile_model(args.tflite, args.out, fuse=not args.no_fuse)
     print(json.dumps({k: v for k, v in result.to_json().items() if k != "layers"}))
     return 0
 
