@@ -400,7 +400,7 @@ def test_build_manifest_states_measured_ram(models, tmp_path) -> None:
     ram = fw.manifest["ram"]
     sizes = board_footprint(fw.elf)
     assert ram["static_bytes"] == fw.ram_bytes == sizes["ram"] - ram["stack_reserved_bytes"]
-    assert ram["stack_reserved_bytes"] == 2048
+    assert ram["stack_reserved_bytes"] == 2560
     assert 256 < fw.stack_high_water_bytes <= 1024
     assert ram["total_bytes"] == ram["static_bytes"] + fw.stack_high_water_bytes
     pix = ram["pixel_buffers"]
