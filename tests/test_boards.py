@@ -372,8 +372,8 @@ def test_stack_high_water_is_measured_and_half_the_reservation_at_most(
 
 def test_no_buffer_can_hold_more_than_a_few_camera_rows(builds, models, tmp_path) -> None:
     """Production images hold no frame-sized buffer: every RAM object but the arena is
-    at most four camera line buffers, and the largest pixel buffer is the line buffer
-    or the arena's input band. A frame buffer linked back in is caught."""
+    at most four camera line buffers, and so is the arena's input band; the largest pixel
+    buffer is the line buffer or that band. A frame buffer linked back in is caught."""
     from host_tools import ram_usage
 
     for board in BOARDS:
@@ -382,6 +382,13 @@ def test_no_buffer_can_hold_more_than_a_few_camera_rows(builds, models, tmp_path
         pix = ram_usage.pixel_buffers(elf, board, models["small"][1])
         assert set(pix) == {"camera_line", "preprocess_acc", "peekless_model_arena[input]"}
         assert pix["camera_line"] == 1280 and pix["preprocess_acc"] == 96 * 4
+        assert max(pix.values()) <= 4 * pix["camera_line"], pix
+    # The arena's pixel-holding band: the models' fused first layers keep a few input
+    # rows (MLPerf VWW: 10 rows of 288 bytes), not the whole input.
+    for name in ("small", "mlperf"):
+        band = ram_usage.arena_input_bytes(models[name][1])
+        row, rows = ram_usage.model_input_bytes(models[name][1])
+        assert 0 < band <= 4 * 1280 and band < row * rows, (name, band)
     src = tmp_path / "framebuffer.c"
     src.write_text("#include <stdint.h>\nuint8_t pk_frame_copy[320 * 240 * 2];\n"
                    "uint8_t *pk_frame_copy_at(int i) { return &pk_frame_copy[i]; }\n")
