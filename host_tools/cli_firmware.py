@@ -19,6 +19,10 @@ def _firmware(args) -> int:
     from host_tools.firmware_build import build_firmware
 
     fw = build_firmware(args.board, args.model_dir, args.out, build=args.build)
+    ram = fw.manifest["ram"]
     print(json.dumps({"elf": str(fw.elf), "manifest": str(fw.manifest_path),
-                      "flash_bytes": fw.flash_bytes, "ram_bytes": fw.ram_bytes}))
+                      "flash_bytes": fw.flash_bytes, "ram_bytes": fw.ram_bytes,
+                      "stack_high_water_bytes": ram["stack_high_water_bytes"],
+                      "ram_total_bytes": ram["total_bytes"],
+                      "largest_pixel_buffer": fw.manifest["largest_pixel_buffer"]}))
     return 0
