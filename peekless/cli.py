@@ -18,6 +18,7 @@ ROOMS = (
     "training.ingest.cli",
     "host_tools.cli_hil",
     "training.pretrained_cli",
+    "peekless.evaluate",
 )
 
 
