@@ -212,6 +212,7 @@ def train(
     strategy=None,
     is_chief: bool = True,
     verbose: bool = True,
+    init: str | None = None,
 ) -> Path:
     """Train on the manifest's train split, validating on its val split.
 
@@ -227,6 +228,10 @@ def train(
     strategy: a ``tf.distribute`` strategy (training/distributed.py); batch_size is then
         the global batch size and incomplete last batches are dropped.
     is_chief: False for a multi-worker run's other workers (they write to a scratch out_dir).
+    init: start from a pretrained model instead of ``arch``'s random weights: a registry
+        name (``mlperf-vww``) or a .keras / .h5 file (training/pretrained_init.py, which
+        adapts it to the dataset and saves it as out_dir/init_model.keras); the recipe's
+        ``freeze`` says which weights train.
 
     Deterministic for a given seed: the weights come from seeded initialisers, and each
     epoch's order and augmentation from numpy generators seeded by (seed, epoch).
@@ -251,6 +256,12 @@ def train(
     if steps == 0:
         raise ValueError(f"{len(x_train)} training images make no full batch of {batch_size}")
     sha = manifest_sha256(manifest_path)
+    init_path = init_record = None
+    if init is not None:
+        from training.pretrained_init import prepare_init
+
+        init_path, init_record = prepare_init(init, input_shape, out_dir / "init")
+        arch = f"pretrained:{init_record.get('pretrained') or init_record['file']}"
     config = {
         "recipe": rec.name,
         "arch": arch,
@@ -262,6 +273,8 @@ def train(
         "seed": seed,
         "manifest_sha256": sha,
     }
+    if init_record is not None:
+        config.update(init=init_record, freeze=rec.freeze)
 
     ckpt_dir = out_dir / CHECKPOINT_DIR
     source_dir = Path(resume_dir or out_dir) / CHECKPOINT_DIR
@@ -294,9 +307,14 @@ def train(
                 f"{epochs}, optimizer step {int(model.optimizer.iterations.numpy())}"
             )
         else:
-            model = build_model(
-                input_shape=input_shape, num_classes=num_classes, width=width, seed=seed, arch=arch
-            )
+            if init_path is not None:
+                from training.pretrained_init import apply_freeze
+
+                model = keras.models.load_model(init_path, compile=False)
+                apply_freeze(model, rec.freeze)
+            else:
+                model = build_model(input_shape=input_shape, num_classes=num_classes,
+                                    width=width, seed=seed, arch=arch)  # fmt: skip
             model.compile(
                 optimizer=make_optimizer(rec, epochs, steps),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -357,6 +375,7 @@ def train(
             "recipe_source": rec.source,
             "input": "pixels / 255 (training/preprocess.py to_float_input)",
             "params": int(model.count_params()),
+            "trainable_params": int(sum(int(w.numpy().size) for w in model.trainable_weights)),
             "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
             "tensorflow_version": _tf_version(),
             "keras_version": keras.__version__,
