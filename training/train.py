@@ -41,7 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+from peekless.errors import UserError
 from training.ingest import load_manifest, load_split, manifest_sha256
+from training.ingest.manifest import LABEL_NAMES
 from training.preprocess import to_float_input
 from training.recipes import (
     RECIPES,
@@ -53,6 +55,7 @@ from training.recipes import (
     steps_per_epoch,
     training_dataset,
 )
+from training.run_paths import path_for_record
 
 # The doorbell recipe's augmentation, kept under its old names.
 MAX_SHIFT = RECIPES["doorbell"].augmentation.shift_px
@@ -185,15 +188,21 @@ def start_run(manifest_path: Path, out_dir: Path, seed: int):
     """What every training run (ordinary, multi-worker, DP) does first: make ``out_dir``,
     seed Keras, and load the manifest and its train and val splits (train must not be
     empty). Returns (manifest, (x_train, y_train), (x_val, y_val))."""
-    import keras
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    manifest = load_manifest(manifest_path)
+    manifest = load_manifest(manifest_path)  # first: a wrong path leaves nothing behind
     train_split = load_split(manifest_path, "train")
     if len(train_split[0]) == 0:
-        raise ValueError(f"{manifest_path}: the train split is empty")
-    return manifest, train_split, load_split(manifest_path, "val")
+        raise UserError(f"{manifest_path}: the train split is empty (build a larger dataset)")
+    missing = [name for label, name in LABEL_NAMES.items() if not (train_split[1] == label).any()]
+    if missing:
+        raise UserError(
+            f"{manifest_path}: the train split has no {missing[0]} image; a detector needs "
+            f"both classes (add {missing[0]} pictures and build the dataset again)"
+        )
+    val_split = load_split(manifest_path, "val")
+    keras = _keras()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    return manifest, train_split, val_split
 
 
 def train(
@@ -236,7 +245,6 @@ def train(
     Deterministic for a given seed: the weights come from seeded initialisers, and each
     epoch's order and augmentation from numpy generators seeded by (seed, epoch).
     """
-    keras = _keras()
     from training.model import build_model
 
     log = print if verbose else (lambda _msg: None)
@@ -245,16 +253,20 @@ def train(
     batch_size = rec.batch_size if batch_size is None else int(batch_size)
     arch = arch or rec.arch
     if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1 (got {epochs}, {batch_size})")
+        raise UserError(f"--epochs and --batch-size must be 1 or more (got {epochs}, {batch_size})")
     distributed = strategy is not None and strategy.num_replicas_in_sync > 1
 
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     manifest, (x_train, y_train), (x_val, y_val) = start_run(manifest_path, out_dir, seed)
+    keras = _keras()  # after the manifest: a wrong path is reported before TF loads
     input_shape = tuple(int(d) for d in x_train.shape[1:])
     num_classes = 2
     steps = steps_per_epoch(len(x_train), batch_size, drop_remainder=distributed)
     if steps == 0:
-        raise ValueError(f"{len(x_train)} training images make no full batch of {batch_size}")
+        raise UserError(
+            f"{len(x_train)} training images make no full batch of {batch_size} "
+            "(give a smaller --batch-size)"
+        )
     sha = manifest_sha256(manifest_path)
     init_path = init_record = None
     if init is not None:
@@ -286,8 +298,9 @@ def train(
             if state["config"].get(k) != config[k]
         }
         if diff:
-            raise ValueError(
-                f"{source_dir}: cannot resume, the configuration differs "
+            raise UserError(
+                f"{source_dir}: cannot resume, the configuration differs (start afresh "
+                "without --resume, or give the same options) "
                 + ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
             )
     else:
@@ -381,7 +394,7 @@ def train(
             "keras_version": keras.__version__,
         },
         "dataset": {
-            "manifest": str(manifest_path),
+            "manifest": path_for_record(manifest_path, out_dir),  # relative: no home folder
             "manifest_sha256": sha,
             "name": manifest.get("name"),
             "generator_version": manifest.get("generator_version"),
