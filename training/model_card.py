@@ -524,10 +524,17 @@ def render_markdown(card: dict) -> str:
         out += ["", "| split | person | no_person |", "|---|---|---|"]
         out += [f"| {s} | {c['person']:,} | {c['no_person']:,} |" for s, c in counts.items()]
     out += ["", "## Training", "", f"Recipe: `{t['recipe']}`", ""]
+    init = t["hyperparameters"].get("init")
+    if isinstance(init, dict):  # train --init (training/pretrained_init.py)
+        start = init.get("pretrained") or f"`{init.get('file')}`"
+        out += [f"Fine-tuned from {start} (sha256 `{init.get('sha256')}`"
+                + (f", licence {init['licence']}" if init.get("licence") else "") + "); "
+                + ("; ".join(init.get("adapted") or []) or "used as it is") + ".", ""]  # fmt: skip
     out += ["| hyperparameter | value |", "|---|---|"]
     out += [
         f"| {k} | {v:g} |" if isinstance(v, float) else f"| {k} | {_fmt(v)} |"
         for k, v in t["hyperparameters"].items()
+        if k != "init"
     ]
     out += [
         "",

@@ -22,6 +22,7 @@ name, never a path), its sha256 and licence, and what was adapted.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from peekless.errors import UserError
@@ -68,6 +69,11 @@ def prepare_init(spec: str, input_shape: tuple[int, int, int], out_dir: Path) ->
     elif shape[2] != input_shape[2]:
         raise UserError(f"--init {spec} takes {shape[2]}-channel images, the dataset has "
                         f"{input_shape[2]}", "an RGB dataset needs an RGB model")  # fmt: skip
+    import keras
+
+    # Named after where it came from (the history's model_family), same layers and weights.
+    stem = re.sub(r"\W+", "_", record.get("pretrained") or path.stem).strip("_") or "pretrained"
+    start = keras.Model(start.inputs, start.outputs, name=f"{stem}_start")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / INIT_FILE
