@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_tools.decision_rule import DecisionRule
 from host_tools.protocol import PAYLOAD_SIZES, RECORD_NAMES
 
 FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
@@ -77,15 +78,23 @@ def memory_footprint(elf: Path) -> tuple[int, int]:
 
 def build_firmware(board: str, model_dir: Path, out_dir: Path, build: str = "hil",
                    leak: str | None = None, policy: str = "per-frame",
-                   extra: tuple[str, ...] = (), measure_stack: bool | None = None) -> FirmwareBuild:
+                   extra: tuple[str, ...] = (), measure_stack: bool | None = None,
+                   rule: DecisionRule | None = None) -> FirmwareBuild:
     """Run firmware/Makefile and write out_dir/build_manifest.json beside the image.
 
     ``measure_stack``: run the image on the emulator to measure its stack's high-water
     mark (a second or two; default: on for the emulated boards, off for the host and
-    the TEST ONLY leaky variants)."""
+    the TEST ONLY leaky variants). ``rule``: the decision rule to build in (default
+    argmax), recorded in the manifest."""
     model_dir, out_dir = Path(model_dir).resolve(), Path(out_dir).resolve()
+    rule = rule or DecisionRule()
+    io = model_io_shape(model_dir / "peekless_model.h")
+    if rule.person_index != io["person_index"]:
+        raise ValueError(f"decision rule person_index {rule.person_index}, but the model's "
+                         f"person output is {io['person_index']}")  # fmt: skip
     cmd = ["make", "-C", str(FIRMWARE), f"-j{os.cpu_count() or 1}", f"BOARD={board}",
-           f"BUILD={build}", f"MODEL_DIR={model_dir}", f"OUT={out_dir}", *extra]
+           f"BUILD={build}", f"MODEL_DIR={model_dir}", f"OUT={out_dir}", *rule.make_vars(),
+           *extra]
     if leak:
         cmd.append(f"LEAK={leak}")
     if policy != "per-frame":
@@ -107,9 +116,10 @@ def build_firmware(board: str, model_dir: Path, out_dir: Path, build: str = "hil
         "leak_variant": leak,
         "policy": policy,
         "leak_budget_bits": 1,
+        "decision_rule": rule.to_manifest(),
         "model_sha256": plan["model_sha256"],
         "arena_bytes": plan["arena_bytes"],
-        **model_io_shape(model_dir / "peekless_model.h"),
+        **{k: v for k, v in io.items() if k != "person_index"},
         "output_schema": {"framing": "COBS + CRC-32, see docs/PROTOCOL.md",
                           "record_payload_bytes": records},
         "elf": elf.name,
@@ -154,7 +164,8 @@ def model_io_shape(header: Path) -> dict:
     defines = dict(re.findall(r"#define PEEKLESS_MODEL_(\w+) (\d+)", header.read_text()))
     try:
         return {"input_shape": [int(defines[k]) for k in ("INPUT_H", "INPUT_W", "INPUT_C")],
-                "output_bytes": int(defines["OUTPUT_BYTES"])}
+                "output_bytes": int(defines["OUTPUT_BYTES"]),
+                "person_index": int(defines.get("PERSON_INDEX", 1))}
     except KeyError as e:
         raise ValueError(f"{header}: no PEEKLESS_MODEL_{e.args[0]} define") from None
 
@@ -168,4 +179,5 @@ def hello_expectations(manifest: dict) -> dict:
         "fw_version": manifest["fw_version"],
         "board": manifest["board"],
         "model_sha256": manifest["model_sha256"],
+        "decision_rule": DecisionRule.from_manifest(manifest).to_manifest(),
     }

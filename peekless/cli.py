@@ -22,6 +22,8 @@ ROOMS = (
     "host_tools.cli_firmware",
     "training.ingest.cli",
     "host_tools.cli_hil",
+    "training.pretrained_cli",
+    "peekless.evaluate",
 )
 
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 
 HELLO, DECISION, STATS, BYE = 0x01, 0x02, 0x03, 0x04
-PAYLOAD_BYTES = {HELLO: 60, DECISION: 5, STATS: 20, BYE: 4}
+PAYLOAD_BYTES = {HELLO: 68, DECISION: 5, STATS: 20, BYE: 4}
 STUB_SHA256 = bytes(range(32))
 STUB_H = STUB_W = 16
 
@@ -211,10 +211,11 @@ def decode(capture: bytes, strict: bool = True) -> list[Record]:
 def check_hello(rec: Record, build_kind: int, board: str) -> None:
     assert rec.type == HELLO
     p = rec.payload
-    assert p[0:4] == bytes([1, build_kind, 0, 1])  # proto, build kind, per-frame, 1 bit
+    assert p[0:4] == bytes([2, build_kind, 0, 1])  # proto, build kind, per-frame, 1 bit
     assert p[4:16] == b"0.1.0".ljust(12, b"\0")
     assert p[16:28] == board.encode().ljust(12, b"\0")
     assert p[28:60] == STUB_SHA256
+    assert p[60:68] == bytes([0, 1, 1, 0, 1, 0, 1, 1])  # decision rule: argmax
 
 
 def check_hil_records(records: list[Record], frames: list[bytes], board: str) -> tuple:

@@ -391,6 +391,8 @@ def build_card(
             "final_epoch": (history.get("epochs") or [None])[-1],
         },
         "evaluation": evaluation,
+        # int8 score thresholds on the validation split: `peekless firmware --target-fpr`
+        "operating_points": _validation_operating_points(tflite_path, manifest_path),
         "quantization": {
             "report": json.loads(quant_report.read_text())
             if quant_report and quant_report.exists()
@@ -415,6 +417,14 @@ def build_card(
     }
     card["limitations"] = _limitations(card)
     return card
+
+
+def _validation_operating_points(tflite_path: Path | None, manifest_path: Path) -> dict | None:
+    if tflite_path is None:
+        return None
+    from training.operating_points import split_operating_points
+
+    return split_operating_points(tflite_path, manifest_path, "val")
 
 
 def _limitations(card: dict) -> list[str]:
@@ -514,10 +524,17 @@ def render_markdown(card: dict) -> str:
         out += ["", "| split | person | no_person |", "|---|---|---|"]
         out += [f"| {s} | {c['person']:,} | {c['no_person']:,} |" for s, c in counts.items()]
     out += ["", "## Training", "", f"Recipe: `{t['recipe']}`", ""]
+    init = t["hyperparameters"].get("init")
+    if isinstance(init, dict):  # train --init (training/pretrained_init.py)
+        start = init.get("pretrained") or f"`{init.get('file')}`"
+        out += [f"Fine-tuned from {start} (sha256 `{init.get('sha256')}`"
+                + (f", licence {init['licence']}" if init.get("licence") else "") + "); "
+                + ("; ".join(init.get("adapted") or []) or "used as it is") + ".", ""]  # fmt: skip
     out += ["| hyperparameter | value |", "|---|---|"]
     out += [
         f"| {k} | {v:g} |" if isinstance(v, float) else f"| {k} | {_fmt(v)} |"
         for k, v in t["hyperparameters"].items()
+        if k != "init"
     ]
     out += [
         "",
@@ -544,6 +561,12 @@ def render_markdown(card: dict) -> str:
         agreement = _fmt(ev["float_int8_agreement"])
         note = "int8 through LiteRT's reference kernels, as on the device"
         out += ["", f"Float/int8 agreement: {agreement} ({note})"]
+    op = card.get("operating_points")
+    if op:
+        out += ["", (f"Operating points ({op['split']} split, {op['negatives']:,} no_person, "
+                f"{op['positives']:,} person; score {op['score']}; choose one with "
+                "`peekless firmware --target-fpr F --card model_card.json`): "
+                f"{len(op['points'])} thresholds in model_card.json")]  # fmt: skip
     out += ["", "## Privacy", ""]
     dp = privacy["differential_privacy"]
     if dp["used"]:

@@ -221,6 +221,7 @@ def train(
     strategy=None,
     is_chief: bool = True,
     verbose: bool = True,
+    init: str | None = None,
 ) -> Path:
     """Train on the manifest's train split, validating on its val split.
 
@@ -236,6 +237,10 @@ def train(
     strategy: a ``tf.distribute`` strategy (training/distributed.py); batch_size is then
         the global batch size and incomplete last batches are dropped.
     is_chief: False for a multi-worker run's other workers (they write to a scratch out_dir).
+    init: start from a pretrained model instead of ``arch``'s random weights: a registry
+        name (``mlperf-vww``) or a .keras / .h5 file (training/pretrained_init.py, which
+        adapts it to the dataset and saves it as out_dir/init_model.keras); the recipe's
+        ``freeze`` says which weights train.
 
     Deterministic for a given seed: the weights come from seeded initialisers, and each
     epoch's order and augmentation from numpy generators seeded by (seed, epoch).
@@ -263,6 +268,12 @@ def train(
             "(give a smaller --batch-size)"
         )
     sha = manifest_sha256(manifest_path)
+    init_path = init_record = None
+    if init is not None:
+        from training.pretrained_init import prepare_init
+
+        init_path, init_record = prepare_init(init, input_shape, out_dir / "init")
+        arch = f"pretrained:{init_record.get('pretrained') or init_record['file']}"
     config = {
         "recipe": rec.name,
         "arch": arch,
@@ -274,6 +285,8 @@ def train(
         "seed": seed,
         "manifest_sha256": sha,
     }
+    if init_record is not None:
+        config.update(init=init_record, freeze=rec.freeze)
 
     ckpt_dir = out_dir / CHECKPOINT_DIR
     source_dir = Path(resume_dir or out_dir) / CHECKPOINT_DIR
@@ -307,9 +320,14 @@ def train(
                 f"{epochs}, optimizer step {int(model.optimizer.iterations.numpy())}"
             )
         else:
-            model = build_model(
-                input_shape=input_shape, num_classes=num_classes, width=width, seed=seed, arch=arch
-            )
+            if init_path is not None:
+                from training.pretrained_init import apply_freeze
+
+                model = keras.models.load_model(init_path, compile=False)
+                apply_freeze(model, rec.freeze)
+            else:
+                model = build_model(input_shape=input_shape, num_classes=num_classes,
+                                    width=width, seed=seed, arch=arch)  # fmt: skip
             model.compile(
                 optimizer=make_optimizer(rec, epochs, steps),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -370,6 +388,7 @@ def train(
             "recipe_source": rec.source,
             "input": "pixels / 255 (training/preprocess.py to_float_input)",
             "params": int(model.count_params()),
+            "trainable_params": int(sum(int(w.numpy().size) for w in model.trainable_weights)),
             "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
             "tensorflow_version": _tf_version(),
             "keras_version": keras.__version__,
@@ -444,9 +463,11 @@ def _tf_version() -> str:
 
 
 def predict_keras(model_path: Path, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Float logits [N, num_classes] of the saved Keras model for uint8 pixels."""
-    keras = _keras()
-    model = keras.models.load_model(model_path, compile=False)
+    """Float logits [N, num_classes] of the saved Keras model (.keras or Keras 2 .h5) for
+    uint8 pixels."""
+    from training.pretrained_load import load_keras_model
+
+    model = load_keras_model(model_path)
     return np.asarray(model.predict(to_float_input(pixels), batch_size=batch_size, verbose=0))
 
 

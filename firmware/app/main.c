@@ -12,6 +12,7 @@
 
 #include "peekless_model.h"
 #include "pk_config.h"
+#include "pk_decide.h"
 #include "pk_hal.h"
 #include "pk_link.h"
 #include "pk_preprocess.h"
@@ -25,7 +26,7 @@
 #endif
 
 #if PEEKLESS_MODEL_OUTPUT_BYTES != 2
-#error "the decision rule below expects a two-class model output"
+#error "the decision rule (pk_decide.h) expects a two-class model output"
 #endif
 #if PEEKLESS_MODEL_INPUT_C != 1 && PEEKLESS_MODEL_INPUT_C != 3
 #error "model input must have 1 (gray) or 3 (RGB) channels"
@@ -103,6 +104,7 @@ static void send_hello(void)
     h.fw_version = PK_FW_VERSION;
     h.board = pk_hal_board_name();
     h.model_sha256 = model_sha256.bytes;
+    h.rule = pk_decide_rule_built;
     if (pk_link_send_hello(&h) != PK_LINK_OK) {
         fail(PK_EXIT_LINK);
     }
@@ -262,6 +264,7 @@ int main(int argc, char **argv)
     pk_stats stats = {0, 0, 0, 0};
 #endif
     uint32_t frames = 0;
+    pk_decide_state decide;
     int last_sent = -1;
 
     if (pk_hal_init(argc, argv) != PK_HAL_OK) {
@@ -271,6 +274,7 @@ int main(int argc, char **argv)
     pk_cmd_parser_init(&cmd_parser);
 #endif
     send_hello();
+    pk_decide_init(&decide);
 
     for (;;) {
         const uint32_t seq = frames;
@@ -302,8 +306,7 @@ int main(int argc, char **argv)
             fail(rc);
         }
 
-        const bool person = model_output[PEEKLESS_MODEL_PERSON_INDEX] >
-                            model_output[1 - PEEKLESS_MODEL_PERSON_INDEX];
+        const bool person = pk_decide(&decide, model_output);
 #if PEEKLESS_TEST_LEAK
         /* TEST ONLY: a leaky variant may replace the DECISION or send more after it. */
         if (!pk_test_leak_replace_decision(seq, person, test_leak_frame, &frame_stream.fmt)) {
