@@ -149,13 +149,15 @@ def test_quantized_model_has_the_int8_interface_and_allowed_ops(pipeline):
 
 @pytest.mark.slow
 def test_calibration_set_is_pinned_and_balanced(pipeline):
-    from training.synthetic import load_split_ids
+    from training.synthetic import load_split
 
     manifest, _, tflite = pipeline
     record = json.loads(tflite.with_suffix(".calibration.json").read_text())
-    assert record["count"] == 40 and len(record["ids"]) == 40 == len(set(record["ids"]))
+    assert "ids" not in record  # image ids would outlive a removal request
+    assert record["count"] == 40 and len(record["indices"]) == 40 == len(set(record["indices"]))
     assert record["per_class"] == {"person": 20, "no_person": 20}
-    assert set(record["ids"]) <= set(load_split_ids(manifest, "train"))
+    _, labels = load_split(manifest, "train")
+    assert sorted(labels[record["indices"]].tolist()) == [0] * 20 + [1] * 20
 
 
 @pytest.mark.slow

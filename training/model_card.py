@@ -398,7 +398,7 @@ def build_card(
             if quant_report and quant_report.exists()
             else None,
             "calibration": {
-                k: v for k, v in json.loads(calibration.read_text()).items() if k != "ids"
+                k: v for k, v in json.loads(calibration.read_text()).items() if k not in ("ids", "indices")
             }
             if calibration and calibration.exists()
             else None,
