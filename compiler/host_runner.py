@@ -5,6 +5,8 @@ This is how tests and benchmarks compare the engine with LiteRT without an emula
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -29,14 +31,39 @@ def build_host_runner(model_dir: Path, out: Path | None = None, cc: str = "gcc",
     model_dir = Path(model_dir)
     main = Path(main) if main else FIRMWARE / "tools" / "model_runner.c"
     out = Path(out) if out else model_dir / main.stem
-    cmd = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *extra_flags,
-           f"-I{ENGINE / 'include'}", f"-I{model_dir}", "-o", str(out),
-           str(main), str(model_dir / "peekless_model.c"),
-           *map(str, engine_sources())]
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *extra_flags, f"-I{ENGINE / 'include'}"]
+    cmd = [cc, *flags, f"-I{model_dir}", "-o", str(out), str(main),
+           str(model_dir / "peekless_model.c"), *map(str, _engine_objects(cc, flags))]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"host build of {model_dir} failed:\n{proc.stderr}")
     return out
+
+
+def _engine_objects(cc: str, flags: list[str]) -> list[Path]:
+    """The engine compiled once per compiler, flags and sources (cached in the temporary
+    folder by their hash): it does not depend on the model, whose own translation unit
+    picks kernel variants through pk_kernels.h."""
+    sources = engine_sources()
+    h = hashlib.sha256(" ".join([cc, *flags]).encode())
+    for f in [*sources, *sorted((ENGINE / "include").glob("*.h"))]:
+        h.update(str(f).encode() + f.read_bytes())
+    cache = Path(tempfile.gettempdir()) / f"peekless-host-engine-{h.hexdigest()[:16]}"
+    objs = [cache / f"{src.parent.name}__{src.stem}.o" for src in sources]
+    if all(o.exists() for o in objs):
+        return objs
+    tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".", dir=cache.parent))
+    for src, obj in zip(sources, objs):
+        proc = subprocess.run([cc, *flags, "-c", str(src), "-o", str(tmp / obj.name)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RuntimeError(f"host build of {src.name} failed:\n{proc.stderr}")
+    try:
+        tmp.rename(cache)  # atomic; a concurrent build may have won the race
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return objs
 
 
 def run_host_runner(runner: Path, inputs: np.ndarray, output_bytes: int) -> np.ndarray:

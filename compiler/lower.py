@@ -20,8 +20,10 @@ from compiler.quant import (
 from compiler.tflite_reader import Graph, Operator, Tensor
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-                 "FULLY_CONNECTED", "RESHAPE", "SOFTMAX", "PAD", "PADV2", "MEAN", "ADD",
-                 "CONCATENATION")
+                 "FULLY_CONNECTED", "RESHAPE", "EXPAND_DIMS", "SQUEEZE", "SOFTMAX", "PAD",
+                 "PADV2", "MEAN", "ADD", "CONCATENATION")
+# Ops that keep the bytes and change the shape: their other inputs are not data.
+RESHAPE_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
 # Ops that only compute shapes for a RESHAPE; with static shapes they are dead code.
 SHAPE_ONLY_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
 PADDING_SAME, PADDING_VALID = 0, 1
@@ -56,6 +58,10 @@ class Step:
     # {"kind": ..., "min_delta": lo, "max_delta": hi}: out = in + delta is safe for any delta
     # in [lo, hi] (None = unbounded), besides any placement where the two do not overlap.
     overlap: dict | None = None
+    # Row-local ops (convolutions, pooling, PAD): output row o reads input rows
+    # o * stride - pad_top + k * dilation, k in [0, taps), those outside the input being
+    # padding. compiler/bands.py runs such layers over bands of rows; None = not row-local.
+    rows: dict | None = None
 
     @property
     def inputs(self) -> list[int]:
@@ -71,15 +77,42 @@ def live_operators(graph: Graph) -> list[Operator]:
         if not needed.intersection(op.outputs):
             continue
         live.append(op)
-        data_inputs = op.inputs[:1] if op.name == "RESHAPE" else op.inputs
-        needed.update(i for i in data_inputs if i >= 0)
+        needed.update(i for i in _data_inputs(op) if i >= 0)
     return list(reversed(live))
+
+
+def _data_inputs(op: Operator) -> list[int]:
+    return op.inputs[:1] if op.name in RESHAPE_OPS else op.inputs
+
+
+def _check_order(graph: Graph, ops: list[Operator]) -> None:
+    """Every operator reads tensors that the graph input, a constant or an earlier
+    operator provides, and writes tensors nothing else provides (LiteRT runs operators in
+    file order too)."""
+    available = {graph.inputs[0]} | {t.index for t in graph.tensors if t.is_constant}
+    for op in ops:
+        for t in _data_inputs(op):
+            if t >= 0 and t not in available:
+                raise UnsupportedModelError(
+                    f"{graph.where(op, t)}: read before any operator writes it (operators out "
+                    "of order, or an input the graph does not declare)")
+        for t in op.outputs:
+            if t in available:
+                raise UnsupportedModelError(f"{graph.where(op, t)}: written a second time; "
+                                            "each tensor must have one producer")
+            available.add(t)
+    out = graph.outputs[0]
+    if out not in available or graph.tensors[out].is_constant:
+        raise UnsupportedModelError(f"{graph.path.name}: graph output {graph.tensor_label(out)} "
+                                    "is not computed by any operator")
 
 
 def lower(graph: Graph) -> list[Step]:
     _check_io(graph)
+    ops = live_operators(graph)
+    _check_order(graph, ops)
     steps = []
-    for op in live_operators(graph):
+    for op in ops:
         if op.name not in SUPPORTED_OPS:
             raise UnsupportedModelError(
                 f"{graph.where(op)}: operator not supported; supported: {', '.join(SUPPORTED_OPS)}"
@@ -99,7 +132,8 @@ def _check_io(graph: Graph) -> None:
     for role, idx in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         t = graph.tensors[idx]
         if t.dtype != "INT8":
-            hint = " (a float model: export with full-int8 quantization)" if t.dtype == "FLOAT32" else ""
+            hint = (" (convert with full-int8 quantization and tf.int8 inference input and output "
+                    "types)") if t.dtype == "FLOAT32" else ""
             hint = " (a uint8 model: re-export with int8 input and output)" if t.dtype == "UINT8" else hint
             raise UnsupportedModelError(
                 f"{graph.path.name}: graph {role} {graph.tensor_label(idx)} is {t.dtype}; "
@@ -268,6 +302,10 @@ def _channel_consts(op: Operator, weights: np.ndarray, bias: np.ndarray, quant: 
     return bound if bound < 2**31 else 0
 
 
+def _rows(stride: int, pad_top: int, taps: int, dilation: int) -> dict:
+    return {"stride": int(stride), "pad_top": int(pad_top), "taps": int(taps), "dilation": int(dilation)}
+
+
 def _conv_geometry(graph: Graph, op: Operator, inp: Tensor, out: Tensor, kh: int, kw: int) -> dict:
     o = op.options
     sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
@@ -311,7 +349,7 @@ def _lower_conv(graph: Graph, op: Operator) -> Step:
     return Step(op, "pk_conv2d_1x1_s8" if pointwise else "pk_conv2d_s8", inp.index, out.index,
                 {"in": _dims4(inp), "filter": (oc, kh, kw, ic), "out": _dims4(out)}, params, consts,
                 macs=out.shape[1] * out.shape[2] * oc * kh * kw * ic, scratch=scratch,
-                overlap=overlap)
+                overlap=overlap, rows=_rows(params["stride_h"], params["pad_top"], kh, params["dilation_h"]))
 
 
 def _lower_depthwise(graph: Graph, op: Operator) -> Step:
@@ -336,7 +374,8 @@ def _lower_depthwise(graph: Graph, op: Operator) -> Step:
                 {"in": _dims4(inp), "filter": (1, kh, kw, oc), "out": _dims4(out)}, params, consts,
                 macs=out.shape[1] * out.shape[2] * oc * kh * kw,
                 scratch=depthwise_scratch(kh, kw, ic, oc),
-                overlap=row_overlap(inp.shape, out.shape, params["stride_h"], params["pad_top"]))
+                overlap=row_overlap(inp.shape, out.shape, params["stride_h"], params["pad_top"]),
+                rows=_rows(params["stride_h"], params["pad_top"], kh, params["dilation_h"]))
 
 
 def _lower_max_pool(graph: Graph, op: Operator) -> Step:
@@ -367,7 +406,7 @@ def _lower_pad(graph: Graph, op: Operator) -> Step:
     params = {"pad_top": int(pads[1][0]), "pad_bottom": int(pads[1][1]),
               "pad_left": int(pads[2][0]), "pad_right": int(pads[2][1]), "value": value}
     return Step(op, "pk_pad_s8", inp.index, out.index, {"in": _dims4(inp), "out": _dims4(out)},
-                params)
+                params, rows=_rows(1, params["pad_top"], 1, 1))
 
 
 def _lower_add(graph: Graph, op: Operator) -> Step:
@@ -459,7 +498,7 @@ def _lower_avg_pool(graph: Graph, op: Operator) -> Step:
     return Step(op, "pk_avg_pool2d_s8", inp.index, out.index,
                 {"in": _dims4(inp), "out": _dims4(out)}, params,
                 macs=out.shape[1] * out.shape[2] * out.shape[3] * fh * fw,
-                overlap=row_overlap(_dims4(inp), _dims4(out), sh, pt))
+                overlap=row_overlap(_dims4(inp), _dims4(out), sh, pt), rows=_rows(sh, pt, fh, 1))
 
 
 def _lower_fully_connected(graph: Graph, op: Operator) -> Step:
@@ -521,5 +560,7 @@ _LOWERERS = {
     "CONCATENATION": _lower_concat,
     "FULLY_CONNECTED": _lower_fully_connected,
     "RESHAPE": _lower_reshape,
+    "EXPAND_DIMS": _lower_reshape,
+    "SQUEEZE": _lower_reshape,
 }
 

@@ -83,7 +83,10 @@ def read_tflite(path: Path) -> Graph:
     """Parse the first subgraph of a .tflite file. Raises UnsupportedModelError on a file
     that is not a readable TFLite flatbuffer."""
     path = Path(path)
-    buf = path.read_bytes()
+    try:
+        buf = path.read_bytes()
+    except OSError as exc:
+        raise UnsupportedModelError(f"{path}: cannot read the model ({exc.strerror or exc})") from exc
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise UnsupportedModelError(
             f"{path}: not a TFLite flatbuffer (no 'TFL3' identifier; truncated or wrong file)"

@@ -25,21 +25,15 @@ def _firmware(args) -> int:
 
     plan_path = args.model_dir / "memory_plan.json"
     if not plan_path.is_file():
-        raise UserError(
-            f"{args.model_dir}: no memory_plan.json", "give the folder `peekless compile` wrote"
-        )
+        raise UserError(f"{args.model_dir}: no memory_plan.json", "give the folder `peekless compile` wrote")
     plan = json.loads(plan_path.read_text())
     rule = choose_rule(args, model_sha256=plan["model_sha256"])
     fw = build_firmware(args.board, args.model_dir, args.out, build=args.build, rule=rule)
-    print(
-        json.dumps(
-            {
-                "elf": str(fw.elf),
-                "manifest": str(fw.manifest_path),
-                "flash_bytes": fw.flash_bytes,
-                "ram_bytes": fw.ram_bytes,
-                "decision_rule": rule.describe(),
-            }
-        )
-    )
+    ram = fw.manifest["ram"]
+    print(json.dumps({"elf": str(fw.elf), "manifest": str(fw.manifest_path),
+                      "flash_bytes": fw.flash_bytes, "ram_bytes": fw.ram_bytes,
+                      "stack_high_water_bytes": ram["stack_high_water_bytes"],
+                      "ram_total_bytes": ram["total_bytes"],
+                      "largest_pixel_buffer": fw.manifest["largest_pixel_buffer"],
+                      "decision_rule": rule.describe()}))
     return 0

@@ -136,6 +136,22 @@ class DecisionRule:
         out = out.astype(np.int32)
         return out[:, self.person_index] - out[:, 1 - self.person_index]
 
+    @property
+    def stateful(self) -> bool:
+        """True when a decision depends on earlier frames (k_of_n, hysteresis)."""
+        return self.kind in ("k_of_n", "hysteresis")
+
+    def frame_classes(self, outputs: np.ndarray) -> np.ndarray:
+        """What the rule reads of each frame: the decisions of a sequence are a function
+        of this sequence alone (int8 [frames]). 0/1 (miss/hit) for argmax, threshold and
+        k_of_n; for hysteresis 0 below threshold_low, 1 between the two (keeps the last
+        decision), 2 at or above threshold. Frames of the same class are interchangeable:
+        the privacy audit's differential runs must pair frames by class, not by decision,
+        when the rule is stateful."""
+        s = self.scores(outputs)
+        return ((s >= self.threshold).astype(np.int8) + (s >= self.threshold_low)).astype(
+            np.int8) if self.kind == "hysteresis" else (s >= self.threshold).astype(np.int8)
+
     def apply(self, outputs: np.ndarray) -> np.ndarray:
         """Decisions (bool, one per row) for int8 model outputs [frames, 2] in frame order,
         from the state the device boots with."""

@@ -226,6 +226,7 @@ class GdbClient:
                 out += data
         return bytes(out)
 
+
     def write_memory(
         self, addr: int, data: bytes, chunk: int = WRITE_CHUNK_BYTES, pipeline: int = PIPELINE
     ) -> None:

@@ -33,8 +33,7 @@ PAYLOAD_SIZES: dict[int, int] = {TYPE_HELLO: 68, TYPE_DECISION: 5, TYPE_STATS: 2
 HELLO_V1_PAYLOAD = 60  # a version 1 HELLO: no decision rule
 #: Every payload size a record type may have (the current one, and older versions').
 ACCEPTED_PAYLOAD_SIZES: dict[int, frozenset[int]] = {
-    t: frozenset({n, HELLO_V1_PAYLOAD} if t == TYPE_HELLO else {n})
-    for t, n in PAYLOAD_SIZES.items()
+    t: frozenset({n, HELLO_V1_PAYLOAD} if t == TYPE_HELLO else {n}) for t, n in PAYLOAD_SIZES.items()
 }
 RECORD_NAMES: dict[int, str] = {
     TYPE_HELLO: "HELLO",

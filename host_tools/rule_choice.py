@@ -24,46 +24,23 @@ from peekless.errors import UserError
 def add_rule_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decision rule (default: argmax; docs/PROTOCOL.md, pk_decide.h)")
     how = g.add_mutually_exclusive_group()
-    how.add_argument(
-        "--threshold",
-        type=float,
-        metavar="P",
-        help="person when the model's person probability is at least P (0 < P < 1)",
-    )
+    how.add_argument("--threshold", type=float, metavar="P",
+                     help="person when the model's person probability is at least P (0 < P < 1)")
     how.add_argument("--target-fpr", type=float, metavar="F",
                      help="the most sensitive threshold whose false-positive rate on the "
                           "card's validation split is at most F (needs --card)")  # fmt: skip
-    g.add_argument(
-        "--card",
-        type=Path,
-        default=None,
-        help="model_card.json (or a `peekless evaluate` report.json) with operating points",
-    )
-    g.add_argument(
-        "--tflite",
-        type=Path,
-        default=None,
-        help="the model's .tflite (its output quantization turns P into a score)",
-    )
+    g.add_argument("--card", type=Path, default=None,
+                   help="model_card.json (or a `peekless evaluate` report.json) with operating points")
+    g.add_argument("--tflite", type=Path, default=None,
+                   help="the model's .tflite (its output quantization turns P into a score)")
     deb = g.add_mutually_exclusive_group()
-    deb.add_argument(
-        "--k-of-n",
-        metavar="K/N",
-        default=None,
-        help="person when at least K of the last N frames pass the threshold",
-    )
-    deb.add_argument(
-        "--hysteresis-low",
-        type=float,
-        metavar="P",
-        default=None,
-        help="once on, stay on while the person probability is at least P",
-    )
+    deb.add_argument("--k-of-n", metavar="K/N", default=None,
+                     help="person when at least K of the last N frames pass the threshold")
+    deb.add_argument("--hysteresis-low", type=float, metavar="P", default=None,
+                     help="once on, stay on while the person probability is at least P")
 
 
-def _facts(
-    tflite: Path | None, card: Path | None, model_sha256: str | None
-) -> tuple[dict, dict | None]:
+def _facts(tflite: Path | None, card: Path | None, model_sha256: str | None) -> tuple[dict, dict | None]:
     """(output facts, operating-points block or None), checked against the model."""
     block = None
     if card is not None:

@@ -290,18 +290,8 @@ class SensorFeeder:
         """
         gdb = self._require()
         if frame is not None:
-            offer_frame(
-                gdb,
-                self.board.bank_addr,
-                self.frames,
-                frame,
-                width,
-                height,
-                fmt,
-                pitch,
-                window_bytes=self.board.bank_bytes,
-                line_bytes=self._line_bytes,
-            )
+            offer_frame(gdb, self.board.bank_addr, self.frames, frame, width, height, fmt,
+                        pitch, window_bytes=self.board.bank_bytes, line_bytes=self._line_bytes)
         self.frames += 1
         return self._run_to_begin(f"frame {self.frames - 1}", timeout_s)
 
@@ -350,8 +340,13 @@ class SensorFeeder:
         symbols = elf_symbols(self.elf)
         if symbol not in symbols:
             raise SensorError(f"{self.elf.name} has no symbol {symbol}")
-        addr = symbols[symbol][0] & ~1
-        self._watches[addr] = (symbol, callback)
+        self.watch_address(symbols[symbol][0] & ~1, callback, symbol)
+
+    def watch_address(
+        self, addr: int, callback: Callable[[SensorFeeder], None], name: str = ""
+    ) -> None:
+        """:meth:`watch` at an instruction address (Thumb bit clear)."""
+        self._watches[addr] = (name or f"{addr:#x}", callback)
         if self._gdb is not None:
             self._gdb.set_breakpoint(addr)
 

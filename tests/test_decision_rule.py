@@ -58,6 +58,34 @@ def test_threshold_k_of_n_and_hysteresis_decide_frame_by_frame():
 
 
 @pytest.mark.parametrize(
+    "rule",
+    [DecisionRule(), DecisionRule("threshold", threshold=-20),
+     DecisionRule("k_of_n", threshold=5, k=3, n=4),
+     DecisionRule("hysteresis", threshold=30, threshold_low=-30)],
+)  # fmt: skip
+def test_decisions_depend_only_on_the_frame_classes(rule):
+    """Swapping frames of the same class anywhere leaves every decision as it was: the
+    differential audit's pairing for stateful rules."""
+    rng = np.random.default_rng(1)
+    out = rng.integers(-128, 128, (400, 2)).astype(np.int8)
+    classes = rule.frame_classes(out)
+    assert set(classes.tolist()) == ({0, 1, 2} if rule.kind == "hysteresis" else {0, 1})
+    swapped = out.copy()
+    for c in np.unique(classes):
+        idx = np.flatnonzero(classes == c)
+        swapped[idx] = out[rng.permutation(idx)]
+    assert np.array_equal(rule.apply(swapped), rule.apply(out))
+    assert rule.stateful == (rule.kind in ("k_of_n", "hysteresis"))
+    if rule.stateful:  # ...but swapping by decision does not, in general
+        d = rule.apply(out)
+        by_decision = out.copy()
+        for v in (False, True):
+            idx = np.flatnonzero(d == v)
+            by_decision[idx] = out[rng.permutation(idx)]
+        assert not np.array_equal(rule.apply(by_decision), d)
+
+
+@pytest.mark.parametrize(
     "fields, match",
     [
         ({"kind": "majority"}, "unknown kind"),

@@ -31,7 +31,7 @@ import numpy as np
 
 from peekless.errors import UserError
 from training.preprocess import INPUT_SCALE, INPUT_ZERO_POINT, to_float_input, to_model_input
-from training.synthetic import load_split, load_split_ids, manifest_sha256
+from training.synthetic import load_split, manifest_sha256
 
 # Builtin operators the Peekless compiler lowers (the model family uses only these).
 ALLOWED_OPS = frozenset(
@@ -109,7 +109,7 @@ def quantize(
 
     Calibration: ``calibration_count`` images of the manifest's train split (fewer when a
     class has fewer than half of them), equal numbers per class, chosen with ``seed``;
-    their ids go to ``out_path.with_suffix('.calibration.json')``; ``pin_input_range``
+    their indices in the split go to ``out_path.with_suffix('.calibration.json')``; ``pin_input_range``
     makes the input scale 1/255 and zero point -128 whatever their range. UserError for a
     missing file, a model Keras cannot load, or a model whose input the dataset does not
     fit; QuantizationError if the result still lacks that int8 interface. With ``report`` (the default), also
@@ -132,7 +132,6 @@ def quantize(
             f"{model_path} takes {shape} images, {manifest_path} holds {tuple(images.shape[1:])}",
             "use a dataset built for the model's input (size and channels)",
         )
-    ids = load_split_ids(manifest_path, CALIBRATION_SPLIT)
     # Half per class: a small dataset with fewer images of one class calibrates on fewer.
     count = min(calibration_count, 2 * min(int(np.sum(labels == 0)), int(np.sum(labels == 1))))
     chosen = calibration_indices(labels, max(count, 2), seed)
@@ -174,7 +173,9 @@ def quantize(
         },
         "input_range": pinning,
         "tensorflow_version": tf.__version__,
-        "ids": [ids[i] for i in chosen],
+        # Positions in the split of the manifest hashed above, never image ids: an id is a
+        # prefix of the source file's hash and would outlive a removal request.
+        "indices": [int(i) for i in chosen],
     }
     out_path.with_suffix(".calibration.json").write_text(json.dumps(record, indent=1) + "\n")
     test_counts = json.loads(manifest_path.read_text())["counts"].get(REPORT_SPLIT, {})

@@ -18,10 +18,28 @@
 extern uint32_t pk_ld_stack_limit[], pk_ld_stack_top[];
 
 /*
- * Paint [pk_ld_stack_limit, sp) at boot, before .data and .bss exist (stack.c). Like
- * pk_hal_stack_scrub() it is written in assembly: compiled C may push registers below
- * the stack pointer it read, into the area it paints.
+ * The body of a naked function that paints [pk_ld_stack_limit, sp at the call) and
+ * returns, touching no stack: r0 walks up from the limit storing the paint. Assembly,
+ * because compiled C may save registers below the stack pointer it read, in the area
+ * being painted (on the Cortex-M55 GCC saved lr for a low-overhead loop there and the
+ * return address got painted over). Used by startup.c (pk_stack_paint_at_boot) and
+ * stack.c (pk_hal_stack_scrub).
  */
-void pk_stack_paint_at_boot(void);
+#define PK_STACK_PAINT_ASM                                                                 \
+    "ldr r0, =pk_ld_stack_limit\n\t"                                                       \
+    "mov r1, sp\n\t"                                                                       \
+    "ldr r2, =0xA5A5A5A5\n"                                                                \
+    "1:\n\t"                                                                               \
+    "cmp r0, r1\n\t"                                                                       \
+    "bhs 2f\n\t"                                                                           \
+    "str r2, [r0], #4\n\t"                                                                 \
+    "b 1b\n"                                                                               \
+    "2:\n\t"                                                                               \
+    "bx lr\n\t"                                                                            \
+    ".ltorg\n"
+
+#if PK_STACK_PAINT != 0xA5A5A5A5u
+#error "PK_STACK_PAINT_ASM stores 0xA5A5A5A5"
+#endif
 
 #endif /* PK_STACK_H */

@@ -20,6 +20,7 @@ extern uint32_t pk_ld_bss_start[], pk_ld_bss_end[], pk_ld_stack_top[];
 
 int main(int argc, char **argv);
 void pk_reset_handler(void) __attribute__((noreturn));
+void pk_stack_paint_at_boot(void);
 void pk_default_handler(void);
 #if defined(PK_BOARD_SYSTICK_COUNTER)
 void pk_systick_handler(void); /* hal.c: extends the 24-bit counter */
@@ -57,6 +58,12 @@ __attribute__((section(".vectors"), used)) const pk_vector pk_vectors[16 + 32] =
     PK_SYSTICK_VECTOR, /* 15 SysTick */
     PK_D8, PK_D8, PK_D8, PK_D8, /* external interrupts 0..31: none are enabled */
 };
+
+/* Paint the stack below the caller (pk_stack.h), before .data and .bss exist. */
+__attribute__((naked, noinline)) void pk_stack_paint_at_boot(void)
+{
+    __asm__ __volatile__(PK_STACK_PAINT_ASM);
+}
 
 void pk_reset_handler(void)
 {
