@@ -110,30 +110,23 @@ def pairing_keys(outputs: np.ndarray, rule) -> list:
     """One class per frame (a hashable): frames of a class may stand in for each other in
     run B without changing any decision of the sequence, nor the rule's state.
 
-    The rules of host_tools/decision_rule.py look at a frame only through its score
-    ``s``: argmax and threshold decide on ``s >= threshold`` alone (stateless); k-of-n keeps
-    the last n hits ``s >= threshold``; hysteresis keeps its last decision, which moves on
-    ``s >= threshold`` and ``s >= threshold_low``. So the class is what the rule sees of
-    the frame; for a rule it does not know, the exact reference output."""
+    ``DecisionRule.frame_classes`` says what the rule reads of a frame (host_tools/
+    decision_rule.py): miss/hit of ``score >= threshold`` for argmax, threshold and
+    k-of-n, and for hysteresis below / between / above its two thresholds. A rule
+    without it is paired by the exact reference output (equal outputs are equal for
+    every rule)."""
     outputs = np.asarray(outputs)
-    kind = getattr(rule, "kind", None)
-    if kind in ("argmax", "threshold", "k_of_n"):
-        return [bool(x) for x in rule.scores(outputs) >= rule.threshold]
-    if kind == "hysteresis":
-        s = rule.scores(outputs)
-        return [(bool(h), bool(lo)) for h, lo in zip(s >= rule.threshold, s >= rule.threshold_low)]
+    if hasattr(rule, "frame_classes"):
+        return [int(x) for x in rule.frame_classes(outputs)]
     return [row.tobytes() for row in outputs.reshape(len(outputs), -1)]
 
 
 def wanted_classes(rule) -> list:
     """The classes a frame selection looks for (each gets two members if the model gives
-    them within the draws): both decisions, and hysteresis's band between thresholds."""
-    kind = getattr(rule, "kind", None)
-    if kind in ("argmax", "threshold", "k_of_n"):
-        return [True, False]
-    if kind == "hysteresis":
-        return [(True, True), (False, True), (False, False)]
-    return []
+    them within the draws): hit and miss, and hysteresis's band between its thresholds."""
+    if not hasattr(rule, "frame_classes"):
+        return []
+    return [2, 1, 0] if getattr(rule, "kind", None) == "hysteresis" else [1, 0]
 
 
 def rotation_order(keys: np.ndarray, seed: int = 0) -> np.ndarray:

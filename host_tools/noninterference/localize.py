@@ -70,7 +70,7 @@ def _trace(dev: QemuDevice, feeder, funcs: dict[int, str], stop_addr: int, timeo
             if boundaries > 1 + int(feeder.exits_by_itself):
                 break
         seq.append((funcs.get(pc, hex(pc)), dev.icount()))
-        dev.resume(stop)
+        dev.resume(stop, pc)
     return seq
 
 

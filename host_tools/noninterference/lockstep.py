@@ -135,6 +135,7 @@ class _Side:
         self.frames_done = 0
         self.ended = False
         self.halt_addr: int | None = None
+        self.pc: int | None = None  # where the core stopped, when it was read
 
     def start(self, bp: int) -> None:
         self.dev.start()
@@ -156,6 +157,7 @@ class _Side:
 
     def event(self, bp: int) -> Event:
         s = self.stop
+        self.pc = None
         if s.kind == "exit":
             self.ended = True
             self.trace.exit_code = s.code
@@ -167,7 +169,7 @@ class _Side:
             except KeyError:
                 return Event("other", icount, detail=f"watchpoint at {s.addr:#x}")
         if s.kind == "break":
-            pc = self.dev.link.read_register(15)
+            pc = self.pc = self.dev.link.read_register(15)
             if pc == bp:
                 return Event("checkpoint", icount)
             if pc == self.halt_addr:
@@ -239,7 +241,7 @@ def run_lockstep(
             if fine and ea.kind == "byte":
                 res.byte_events_compared += 1
                 for s in sides:
-                    s.dev.resume(s.stop)
+                    s.dev.resume(s.stop, s.pc)
                 continue
             if not fine:
                 # Compared at checkpoints only from here: run each to its next one.
@@ -281,7 +283,7 @@ def run_lockstep(
                         )
                     break
                 for s in sides:
-                    s.dev.resume(s.stop)
+                    s.dev.resume(s.stop, s.pc)
                 continue
             # Anything else ends the comparison: an exit, a timeout, a fault.
             for s, e in zip(sides, events, strict=True):
@@ -363,7 +365,7 @@ def _advance(side: _Side, event: Event, bp: int, timeout_s: float) -> Event:
     """Continue ``side`` past bytes and unknown stops until a checkpoint, an exit or a
     timeout (used once the runs are compared at checkpoints only)."""
     while event.kind in ("byte", "other") and not side.ended:
-        side.dev.resume(side.stop)
+        side.dev.resume(side.stop, side.pc)
         try:
             side.stop = side.dev.wait_stop(timeout_s)
         except TimeoutError:

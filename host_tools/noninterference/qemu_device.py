@@ -273,8 +273,9 @@ class QemuDevice:
 
     # ---- run control --------------------------------------------------------------------
 
-    def resume(self, stop: Stop | None) -> None:
-        self.link.continue_from(stop)
+    def resume(self, stop: Stop | None, pc: int | None = None) -> None:
+        """Continue from ``stop`` (``pc``: where the core stopped, if already read)."""
+        self.link.continue_from(stop, pc)
 
     def wait_stop(self, timeout_s: float) -> Stop:
         """The next stop; raises TimeoutError after ``timeout_s`` of silence."""

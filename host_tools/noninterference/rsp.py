@@ -102,22 +102,30 @@ class DebugLink(GdbClient):
     def next_stop(self) -> Stop:
         return parse_stop(self._recv_packet())
 
-    def continue_from(self, over: Stop | None) -> None:
-        """Continue from a stop on one of our breakpoints/watchpoints: take them out,
-        step one instruction, put them back, continue; all in one batch. The stop reply
-        of the continue is left for :meth:`next_stop`."""
+    def continue_from(self, over: Stop | None, pc: int | None = None) -> None:
+        """Continue from a stop on one of our breakpoints or watchpoints: take out the one
+        that stopped the core (the breakpoint at ``pc``, read if not given; the watchpoint
+        at the stop's address), step one instruction, put it back, continue; all in one
+        batch. The stop reply of the continue is left for :meth:`next_stop`."""
         if over is None or over.kind not in ("break", "watch"):
             self.send_continue()
             return
-        out = [f"z0,{a:x},2" for a in sorted(self._breakpoints)]
-        out += [f"z2,{a:x},{n:x}" for a, n in sorted(self._watch.items())]
-        back = [f"Z0,{a:x},2" for a in sorted(self._breakpoints)]
-        back += [f"Z2,{a:x},{n:x}" for a, n in sorted(self._watch.items())]
-        replies = self.batch([*out, "s", *back])
-        step = parse_stop(replies[len(out)])
-        bad = [r for r in replies[: len(out)] + replies[len(out) + 1 :] if r != b"OK"]
-        if bad:
-            raise GdbError(f"stepping over a stop: {bad[0]!r}")
+        if over.kind == "watch":
+            length = self._watch.get(over.addr)
+            if length is None:
+                self.send_continue()
+                return
+            out, back = f"z2,{over.addr:x},{length:x}", f"Z2,{over.addr:x},{length:x}"
+        else:
+            pc = self.read_register(15) if pc is None else pc
+            if pc not in self._breakpoints:
+                self.send_continue()
+                return
+            out, back = f"z0,{pc:x},2", f"Z0,{pc:x},2"
+        replies = self.batch([out, "s", back])
+        step = parse_stop(replies[1])
+        if replies[0] != b"OK" or replies[2] != b"OK":
+            raise GdbError(f"stepping over a stop: {replies[0]!r} {replies[2]!r}")
         if step.kind == "exit":
             raise GdbError(f"target exited while stepping: {step.raw!r}")
         self.send_continue()
