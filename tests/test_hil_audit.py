@@ -196,3 +196,21 @@ def test_a_hil_image_is_not_the_shipped_image(firmware, tflite, leak):
     assert report.meta["image"] == "hil"
     shipped = text(report, "shipped_image")
     assert "injection: pk_hil_checkpoint" in shipped and "HIL" in shipped
+
+
+def test_an_event_only_image_passes_and_is_held_to_its_changes(cache, tflite):
+    """Event-only policy: a DECISION for the first frame and each change; both runs send
+    the same (the pairing keeps every decision), and each is the reference's."""
+    from hil_fixtures import ENGINE_CACHE
+
+    from host_tools.firmware_build import build_firmware
+
+    root, generated, _ = cache
+    fw = build_firmware(
+        "an386", generated, root / "fw-an386-production-event", build="production",
+        policy="event", extra=(f"ENGINE_CACHE={ENGINE_CACHE}",),
+    )  # fmt: skip
+    report = audit(fw, tflite)
+    assert report.passed, report.summary(findings=True)
+    decisions = report.meta["decisions_a"]
+    assert 1 < len(decisions) < DEFAULT_FRAMES  # only the changes were sent
