@@ -4,7 +4,7 @@ pk_engine_packed.h), decided at compile time so that a kernel call does no prepa
 Called once, at the end of compiler.lower.lower(). A layer whose quantization admits the
 fast requantization on every channel (the compiler's accumulator bound proves it exact,
 as pk_requant_fast_ok does in C) gets the packed kernel: each output channel's weights,
-zero-padded to a multiple of 8, followed by its requantization table {2 * folded bias,
+zero-padded to a multiple of 4, followed by its requantization table {2 * folded bias,
 multiplier, round, e}, so the kernel walks one pointer through weights and table. Other
 layers keep their plain kernel. Either way the results are the same bytes.
 """
@@ -19,7 +19,9 @@ if TYPE_CHECKING:  # lower.py imports this module
     from compiler.lower import Step
 
 INT32_MAX = 2**31 - 1
-PACKED_KERNELS = {"pk_conv2d_1x1_s8": "pk_conv2d_1x1_s8_packed"}
+PACKED_KERNELS = {"pk_conv2d_1x1_s8": "pk_conv2d_1x1_s8_packed",
+                  "pk_conv2d_s8": "pk_conv2d_s8_packed",
+                  "pk_depthwise_conv2d_s8": "pk_depthwise_conv2d_s8_packed"}
 
 
 def _align(n: int, a: int) -> int:
@@ -35,13 +37,53 @@ def requant_fast_ok(acc_abs_max: int, shift: int) -> bool:
 
 
 def packed_row_bytes(k: int) -> int:
-    """PK_PACKED_ROW_BYTES: k weights padded to 8, then the 16-byte table."""
-    return _align(k, 8) + 16
+    """PK_PACKED_ROW_BYTES: k weights padded to 4, then the 16-byte table."""
+    return _align(k, 4) + 16
 
 
+# Scratch formulas: keep equal to the PK_*_PACKED_SCRATCH_BYTES macros of
+# pk_engine_packed.h (a kernel given less returns PK_ERR_ARG).
 def conv2d_1x1_packed_scratch(ic: int, oc: int) -> int:
-    """PK_CONV2D_1X1_PACKED_SCRATCH_BYTES (pk_engine_packed.h): keep the two equal."""
-    return 12 * _align(ic, 8) + _align(6 * oc, 4)
+    return 12 * _align(ic, 4) + _align(6 * oc, 4)
+
+
+def conv2d_packed_scratch(kh: int, kw: int, ic: int, oc: int) -> int:
+    return 13 * kh * _align(kw * ic, 4) + _align(6 * oc, 4)
+
+
+def depthwise_packed_scratch(kh: int, kw: int, stride_w: int, dilation_w: int, ow: int,
+                             c: int) -> int:
+    return 2 * kh * ((ow - 1) * stride_w + (kw - 1) * dilation_w + 1) * c
+
+
+def _table(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+           output_zero_point: int) -> np.ndarray:
+    """int64 [channels, 4]: {2 * bias, multiplier, 2^(e-1) + zp * 2^e, e}, e = -shift."""
+    e = -shift.astype(np.int64)
+    table = np.stack([2 * bias.astype(np.int64), multiplier.astype(np.int64),
+                      (1 << (e - 1)) + int(output_zero_point) * (1 << e), e], axis=1)
+    assert table.min() >= -(2**31) and table.max() <= INT32_MAX, "checked by requant_fast_ok"
+    return table
+
+
+def pack_depthwise(weights: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
+                   shift: np.ndarray, output_zero_point: int) -> np.ndarray:
+    """int8 [groups * PK_DW_GROUP_BYTES(taps)] (pk_engine_packed.h): weights [taps, C],
+    C a multiple of 4; per group of 4 channels: bias2[4], per tap the doubled weights as
+    int16 pairs (c0, c2), (c1, c3), then multiplier[4], round[4], e[4]."""
+    channels = weights.shape[1]
+    table = _table(bias, multiplier, shift, output_zero_point)  # [C, 4]
+    w2 = 2 * weights.astype(np.int64)
+    groups = []
+    for g in range(channels // 4):
+        c = slice(4 * g, 4 * g + 4)
+        t = table[c]
+        halves = np.ascontiguousarray(w2[:, c][:, [0, 2, 1, 3]])  # per tap: c0, c2, c1, c3
+        groups.append(np.concatenate([np.ascontiguousarray(t[:, 0]).astype("<i4").view(np.int8),
+                                      halves.astype("<i2").view(np.int8).reshape(-1),
+                                      *(np.ascontiguousarray(t[:, k]).astype("<i4").view(np.int8)
+                                        for k in (1, 2, 3))]))
+    return np.concatenate(groups)
 
 
 def pack_rows(weights: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
@@ -49,19 +91,19 @@ def pack_rows(weights: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
     """int8 [channels, packed_row_bytes(k)]: weights [channels, k] padded with zeros, then
     {2 * bias, multiplier, 2^(e-1) + zp * 2^e, e} as little-endian int32, e = -shift."""
     channels, k = weights.shape
-    k8 = _align(k, 8)
-    e = -shift.astype(np.int64)
-    table = np.stack([2 * bias.astype(np.int64), multiplier.astype(np.int64),
-                      (1 << (e - 1)) + int(output_zero_point) * (1 << e), e], axis=1)
-    assert table.min() >= -(2**31) and table.max() <= INT32_MAX, "checked by requant_fast_ok"
-    rows = np.zeros((channels, k8 + 16), dtype=np.int8)
+    k4 = _align(k, 4)
+    table = _table(bias, multiplier, shift, output_zero_point)
+    rows = np.zeros((channels, k4 + 16), dtype=np.int8)
     rows[:, :k] = weights
-    rows[:, k8:] = table.astype("<i4").view(np.int8).reshape(channels, 16)
+    rows[:, k4:] = table.astype("<i4").view(np.int8).reshape(channels, 16)
     return rows
 
 
 def _packable(step: Step) -> bool:
     p = step.params
+    if step.kernel == "pk_depthwise_conv2d_s8" and (p["depth_multiplier"] != 1
+                                                     or step.dims["out"][3] % 4):
+        return False
     return (step.kernel in PACKED_KERNELS and p.get("rounding") == "PK_ROUND_DOUBLE"
             and all(requant_fast_ok(int(p["acc_abs_max"]), int(s)) for s in step.consts["shift"]))
 
@@ -70,20 +112,43 @@ def _placeholder() -> np.ndarray:
     return np.zeros(1, dtype=np.int32)
 
 
+def _relayout_depthwise(step: Step) -> None:
+    c, p = step.consts, step.params
+    _, kh, kw, oc = step.dims["filter"]
+    c["filter"] = pack_depthwise(np.asarray(c["filter"]).reshape(kh * kw, oc), c["bias"],
+                                 c["multiplier"], c["shift"], int(p["output_zero_point"]))
+    geometry = (kh, kw, int(p["stride_w"]), int(p["dilation_w"]), step.dims["out"][2])
+    step.scratch = depthwise_packed_scratch(*geometry, oc)
+    # the least it accepts (slower: pk_engine_packed.h); a planner short of memory may give
+    # it this instead
+    p["scratch_min"] = depthwise_packed_scratch(*geometry, 4)
+
+
+def _relayout_matrix(step: Step) -> None:
+    """Pointwise and general convolutions: rows of weights, each with its table."""
+    c = step.consts
+    oc, kh, kw, ic = step.dims["filter"]
+    # a general convolution's filter rows [KH][KW * IC] each padded to a word
+    weights = np.asarray(c["filter"]).reshape(oc, kh, kw * ic)
+    weights = np.pad(weights, ((0, 0), (0, 0), (0, _align(kw * ic, 4) - kw * ic)))
+    c["filter"] = pack_rows(weights.reshape(oc, -1), c["bias"], c["multiplier"], c["shift"],
+                            int(step.params["output_zero_point"]))
+    step.scratch = (conv2d_1x1_packed_scratch(ic, oc) if step.kernel == "pk_conv2d_1x1_s8"
+                    else conv2d_packed_scratch(kh, kw, ic, oc))
+
+
 def relayout(steps: list[Step]) -> list[Step]:
     """Give every layer that qualifies its packed kernel and constants (in place)."""
     for step in steps:
         if not _packable(step):
             continue
-        c = step.consts
-        oc = int(c["bias"].shape[0])
-        weights = np.asarray(c["filter"]).reshape(oc, -1)
-        c["filter"] = pack_rows(weights, c["bias"], c["multiplier"], c["shift"],
-                                int(step.params["output_zero_point"]))
+        if step.kernel == "pk_depthwise_conv2d_s8":
+            _relayout_depthwise(step)
+        else:
+            _relayout_matrix(step)
         # pk_engine_packed.h: bias, multiplier and shift are not read; one-element arrays
         # keep the generated code's shape.
+        c = step.consts
         c["bias"], c["multiplier"], c["shift"] = _placeholder(), _placeholder(), _placeholder()
         step.kernel = PACKED_KERNELS[step.kernel]
-        _, _, _, ic = step.dims["in"]
-        step.scratch = conv2d_1x1_packed_scratch(ic, oc)
     return steps

@@ -126,26 +126,63 @@ static void random_quant(pk_conv_params *p, pk_quant *q, int32_t oc, int32_t tap
     q->acc_abs_max = !want_fast && rnd() % 5 == 0 ? 0 : (bound < INT32_MAX ? (int32_t)bound : 0);
 }
 
-/* The packed filter (pk_engine_packed.h) of `filter` ([oc][k]) and the quantization above,
- * as compiler/layout.py lays it out; 0 when a channel does not qualify. */
-static int8_t packed[MAX_OC * PK_PACKED_ROW_BYTES(5 * 5 * 8)] __attribute__((aligned(8)));
+/* The packed filter (pk_engine_packed.h) of `filter` ([oc][kh][n]) and the quantization
+ * above, as compiler/layout.py lays it out (each run of n weights padded to a word; kh = 1
+ * for pointwise); 0 when a channel does not qualify. */
+static int8_t packed[MAX_OC * PK_PACKED_ROW_BYTES(5 * PK_ALIGN4(5 * 8))] __attribute__((aligned(8)));
 
-static int pack_filter(int32_t oc, int32_t k, const pk_conv_params *p, const pk_quant *q)
+static int pack_filter(int32_t oc, int32_t kh, int32_t n, const pk_conv_params *p,
+                       const pk_quant *q)
 {
     if (q->rounding != PK_ROUND_DOUBLE) {
         return 0;
     }
+    const int32_t k = kh * PK_ALIGN4(n);
     for (int32_t c = 0; c < oc; c++) {
         if (!pk_requant_fast_ok(q->acc_abs_max, shift[c])) {
             return 0;
         }
         int8_t *row = packed + c * PK_PACKED_ROW_BYTES(k);
-        memset(row, 0, (size_t)PK_ALIGN8(k));
-        memcpy(row, filter + c * k, (size_t)k);
+        memset(row, 0, (size_t)k);
+        for (int32_t r = 0; r < kh; r++) {
+            memcpy(row + r * PK_ALIGN4(n), filter + (c * kh + r) * n, (size_t)n);
+        }
         const int32_t table[4] = {2 * bias[c], mult[c],
                                   pk_requant_fast_round(shift[c], p->output_zero_point),
                                   -shift[c]};
-        memcpy(row + PK_ALIGN8(k), table, sizeof table);
+        memcpy(row + PK_ALIGN4(k), table, sizeof table);
+    }
+    return 1;
+}
+
+/* The packed depthwise filter (groups of 4 channels, pk_engine_packed.h) of `filter`
+ * ([taps][ch]), as compiler/layout.py lays it out; 0 when a channel does not qualify. */
+static int pack_depthwise(int32_t ch, int32_t taps, const pk_conv_params *p, const pk_quant *q)
+{
+    if (q->rounding != PK_ROUND_DOUBLE || (ch & 3)) {
+        return 0;
+    }
+    for (int32_t g = 0; g < ch / 4; g++) {
+        int8_t *grp = packed + g * PK_DW_GROUP_BYTES(taps);
+        int32_t t[16];
+        for (int32_t j = 0; j < 4; j++) {
+            const int32_t c = 4 * g + j;
+            if (!pk_requant_fast_ok(q->acc_abs_max, shift[c])) {
+                return 0;
+            }
+            t[j] = 2 * bias[c];
+            t[4 + j] = mult[c];
+            t[8 + j] = pk_requant_fast_round(shift[c], p->output_zero_point);
+            t[12 + j] = -shift[c];
+        }
+        memcpy(grp, t, 16);
+        for (int32_t k = 0; k < taps; k++) {
+            const int8_t *w = filter + k * ch + 4 * g;
+            const int16_t w2[4] = {(int16_t)(2 * w[0]), (int16_t)(2 * w[2]), (int16_t)(2 * w[1]),
+                                   (int16_t)(2 * w[3])};
+            memcpy(grp + 16 + 8 * k, w2, 8);
+        }
+        memcpy(grp + 16 + 8 * taps, t + 4, 48);
     }
     return 1;
 }
@@ -289,7 +326,7 @@ static void check_pointwise(conv_fn var, int32_t index, int packed_var)
     pk_quant q;
     random_quant(&p, &q, out.c, in.c, 0, packed_var);
     const packed_consts pc = {packed, PK_CONV2D_1X1_PACKED_SCRATCH_BYTES(in.c, out.c)};
-    if (packed_var && !pack_filter(out.c, in.c, &p, &q)) {
+    if (packed_var && !pack_filter(out.c, 1, in.c, &p, &q)) {
         put("F packing failed\n");
         failures++;
         return;
@@ -308,11 +345,14 @@ static void check_pointwise(conv_fn var, int32_t index, int packed_var)
              packed_var ? &pc : NULL);
 }
 
-static void check_conv(conv_fn var, int32_t index, int depthwise)
+/* packed_var: var takes a packed filter; the reference is the plain one. */
+static void check_conv(conv_fn var, int32_t index, int depthwise, int packed_var)
 {
-    const int32_t kh = rnd_in(1, 5), kw = rnd_in(1, 5);
+    /* half the packed depthwise cases are 3x3 without dilation: the assembly's shape */
+    const int three = depthwise && packed_var && rnd() % 2;
+    const int32_t kh = three ? 3 : rnd_in(1, 5), kw = three ? 3 : rnd_in(1, 5);
     const int32_t sh = rnd_in(1, 2), sw = rnd_in(1, 2);
-    const int32_t dh = rnd() % 4 == 0 ? 2 : 1, dw = rnd() % 4 == 0 ? 2 : 1;
+    const int32_t dh = !three && rnd() % 4 == 0 ? 2 : 1, dw = !three && rnd() % 4 == 0 ? 2 : 1;
     const int32_t ih = rnd_in(1, 10), iw = rnd_in(1, 10);
     const int32_t pt = rnd_in(0, kh - 1), pl = rnd_in(0, kw - 1);
     const int32_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1;
@@ -325,20 +365,36 @@ static void check_conv(conv_fn var, int32_t index, int depthwise)
                         (int16_t)dw, 1, 0, 0, 0, 0};
     pk_quant q;
     if (depthwise) {
-        const int32_t mult = rnd() % 3 == 0 ? rnd_in(2, 3) : 1;
-        in.c = rnd() % 2 ? 4 * rnd_in(1, 5) : rnd_in(1, 12);
+        const int32_t mult = !packed_var && rnd() % 3 == 0 ? rnd_in(2, 3) : 1;
+        in.c = packed_var || rnd() % 2 ? 4 * rnd_in(1, 5) : rnd_in(1, 12);
         out.c = in.c * mult;
         p.depth_multiplier = (int16_t)mult;
         fd = (pk_dims){1, kh, kw, out.c};
         random_filter(kh * kw * out.c);
-        random_quant(&p, &q, out.c, kh * kw, 1, 0);
+        random_quant(&p, &q, out.c, kh * kw, 1, packed_var);
+        if (packed_var && !pack_depthwise(out.c, kh * kw, &p, &q)) {
+            put("F packing failed\n");
+            failures++;
+            return;
+        }
     } else {
         in.c = rnd_in(1, 6);
         out.c = rnd_in(1, 12);
         fd = (pk_dims){out.c, kh, kw, in.c};
         random_filter(out.c * kh * kw * in.c);
-        random_quant(&p, &q, out.c, kh * kw * in.c, 0, 0);
+        random_quant(&p, &q, out.c, kh * kw * in.c, 0, packed_var);
+        if (packed_var && !pack_filter(out.c, kh, kw * in.c, &p, &q)) {
+            put("F packing failed\n");
+            failures++;
+            return;
+        }
     }
+    /* the packed depthwise kernel at full speed or, one case in three, with the least
+     * scratch it accepts (one group) */
+    const int32_t dw_groups = rnd() % 3 == 0 ? 4 : out.c;
+    const packed_consts pc = {
+        packed, depthwise ? PK_DEPTHWISE_PACKED_SCRATCH_BYTES(kh, kw, sw, dw, ow, dw_groups)
+                          : PK_CONV2D_PACKED_SCRATCH_BYTES(kh, kw, in.c, out.c)};
     const int32_t in_bytes = ih * iw * in.c, out_bytes = oh * ow * out.c;
     if (in_bytes + out_bytes + 64 > BUF_BYTES) {
         return;
@@ -347,23 +403,28 @@ static void check_conv(conv_fn var, int32_t index, int depthwise)
     int32_t in_off, out_off;
     layout(overlap, in_bytes, out_bytes, row_delta(&in, &out, sh, pt), &in_off, &out_off);
     if (depthwise) {
-        run_case("depthwise", index, pk_depthwise_conv2d_s8_ref, var, &p, &q, &in, &fd, &out,
-                 in_off, out_off, PK_DEPTHWISE_CONV2D_SCRATCH_BYTES(kh, kw, in.c, out.c), NULL);
+        run_case(packed_var ? "depthwise_packed" : "depthwise", index, pk_depthwise_conv2d_s8_ref,
+                 var, &p, &q, &in, &fd, &out, in_off, out_off,
+                 PK_DEPTHWISE_CONV2D_SCRATCH_BYTES(kh, kw, in.c, out.c), packed_var ? &pc : NULL);
     } else {
-        run_case("conv2d", index, pk_conv2d_s8_ref, var, &p, &q, &in, &fd, &out, in_off, out_off,
-                 PK_CONV2D_SCRATCH_BYTES(kh, kw, in.c, out.c), NULL);
+        run_case(packed_var ? "conv2d_packed" : "conv2d", index, pk_conv2d_s8_ref, var, &p, &q,
+                 &in, &fd, &out, in_off, out_off, PK_CONV2D_SCRATCH_BYTES(kh, kw, in.c, out.c),
+                 packed_var ? &pc : NULL);
     }
 }
 
 /* The plain kernels, then the packed ones. */
-static int32_t check_variant(conv_fn pw, conv_fn conv, conv_fn dw, conv_fn pw_packed)
+static int32_t check_variant(conv_fn pw, conv_fn conv, conv_fn dw, conv_fn pw_packed,
+                             conv_fn conv_packed, conv_fn dw_packed)
 {
     int32_t cases = 0;
-    for (int32_t i = 0; i < PK_CHECK_CASES; i++, cases += 4) {
+    for (int32_t i = 0; i < PK_CHECK_CASES; i++, cases += 6) {
         check_pointwise(pw, i, 0);
-        check_conv(conv, i, 0);
-        check_conv(dw, i, 1);
+        check_conv(conv, i, 0, 0);
+        check_conv(dw, i, 1, 0);
         check_pointwise(pw_packed, i, 1);
+        check_conv(conv_packed, i, 0, 1);
+        check_conv(dw_packed, i, 1, 1);
     }
     return cases;
 }
@@ -376,18 +437,22 @@ int main(int argc, char **argv)
     rng_state = 0x9E3779B9u ^ (uint32_t)PK_CHECK_SEED;
     int32_t cases = 0;
     /* the packed references against the plain ones */
-    for (int32_t i = 0; i < PK_CHECK_CASES; i++, cases++) {
+    for (int32_t i = 0; i < PK_CHECK_CASES; i++, cases += 3) {
         check_pointwise(pk_conv2d_1x1_s8_packed_ref, i, 1);
+        check_conv(pk_conv2d_s8_packed_ref, i, 0, 1);
+        check_conv(pk_depthwise_conv2d_s8_packed_ref, i, 1, 1);
     }
 #if defined(__ARM_FEATURE_DSP)
     put("V dsp\n");
     cases += check_variant(pk_conv2d_1x1_s8_dsp, pk_conv2d_s8_dsp, pk_depthwise_conv2d_s8_dsp,
-                           pk_conv2d_1x1_s8_packed_dsp);
+                           pk_conv2d_1x1_s8_packed_dsp, pk_conv2d_s8_packed_dsp,
+                           pk_depthwise_conv2d_s8_packed_dsp);
 #endif
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
     put("V mve\n");
     cases += check_variant(pk_conv2d_1x1_s8_mve, pk_conv2d_s8_mve, pk_depthwise_conv2d_s8_mve,
-                           pk_conv2d_1x1_s8_packed_dsp);
+                           pk_conv2d_1x1_s8_packed_mve, pk_conv2d_s8_packed_dsp,
+                           pk_depthwise_conv2d_s8_packed_mve);
 #endif
     put("R ");
     put_int(cases);
