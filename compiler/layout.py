@@ -48,7 +48,7 @@ def conv2d_1x1_packed_scratch(ic: int, oc: int) -> int:
 
 
 def conv2d_packed_scratch(kh: int, kw: int, ic: int, oc: int) -> int:
-    return 13 * kh * _align(kw * ic, 4) + _align(6 * oc, 4)
+    return 13 * _align(kh * kw * ic, 4) + 4 + _align(6 * oc, 4)
 
 
 def depthwise_packed_scratch(kh: int, kw: int, stride_w: int, dilation_w: int, ow: int,
@@ -70,7 +70,7 @@ def pack_depthwise(weights: np.ndarray, bias: np.ndarray, multiplier: np.ndarray
                    shift: np.ndarray, output_zero_point: int) -> np.ndarray:
     """int8 [groups * PK_DW_GROUP_BYTES(taps)] (pk_engine_packed.h): weights [taps, C],
     C a multiple of 4; per group of 4 channels: bias2[4], per tap the doubled weights as
-    int16 pairs (c0, c2), (c1, c3), then multiplier[4], round[4], e[4]."""
+    int16 pairs (c0, c2), (c1, c3), then {multiplier, round, e} per channel."""
     channels = weights.shape[1]
     table = _table(bias, multiplier, shift, output_zero_point)  # [C, 4]
     w2 = 2 * weights.astype(np.int64)
@@ -81,8 +81,8 @@ def pack_depthwise(weights: np.ndarray, bias: np.ndarray, multiplier: np.ndarray
         halves = np.ascontiguousarray(w2[:, c][:, [0, 2, 1, 3]])  # per tap: c0, c2, c1, c3
         groups.append(np.concatenate([np.ascontiguousarray(t[:, 0]).astype("<i4").view(np.int8),
                                       halves.astype("<i2").view(np.int8).reshape(-1),
-                                      *(np.ascontiguousarray(t[:, k]).astype("<i4").view(np.int8)
-                                        for k in (1, 2, 3))]))
+                                      np.ascontiguousarray(t[:, 1:]).astype("<i4").view(np.int8)
+                                      .reshape(-1)]))
     return np.concatenate(groups)
 
 
@@ -128,11 +128,8 @@ def _relayout_matrix(step: Step) -> None:
     """Pointwise and general convolutions: rows of weights, each with its table."""
     c = step.consts
     oc, kh, kw, ic = step.dims["filter"]
-    # a general convolution's filter rows [KH][KW * IC] each padded to a word
-    weights = np.asarray(c["filter"]).reshape(oc, kh, kw * ic)
-    weights = np.pad(weights, ((0, 0), (0, 0), (0, _align(kw * ic, 4) - kw * ic)))
-    c["filter"] = pack_rows(weights.reshape(oc, -1), c["bias"], c["multiplier"], c["shift"],
-                            int(step.params["output_zero_point"]))
+    c["filter"] = pack_rows(np.asarray(c["filter"]).reshape(oc, -1), c["bias"], c["multiplier"],
+                            c["shift"], int(step.params["output_zero_point"]))
     step.scratch = (conv2d_1x1_packed_scratch(ic, oc) if step.kernel == "pk_conv2d_1x1_s8"
                     else conv2d_packed_scratch(kh, kw, ic, oc))
 

@@ -171,9 +171,9 @@ static int pack_depthwise(int32_t ch, int32_t taps, const pk_conv_params *p, con
                 return 0;
             }
             t[j] = 2 * bias[c];
-            t[4 + j] = mult[c];
-            t[8 + j] = pk_requant_fast_round(shift[c], p->output_zero_point);
-            t[12 + j] = -shift[c];
+            t[4 + 3 * j] = mult[c]; /* then {multiplier, round, e} per channel */
+            t[5 + 3 * j] = pk_requant_fast_round(shift[c], p->output_zero_point);
+            t[6 + 3 * j] = -shift[c];
         }
         memcpy(grp, t, 16);
         for (int32_t k = 0; k < taps; k++) {
@@ -348,8 +348,9 @@ static void check_pointwise(conv_fn var, int32_t index, int packed_var)
 /* packed_var: var takes a packed filter; the reference is the plain one. */
 static void check_conv(conv_fn var, int32_t index, int depthwise, int packed_var)
 {
-    /* half the packed depthwise cases are 3x3 without dilation: the assembly's shape */
-    const int three = depthwise && packed_var && rnd() % 2;
+    /* half the packed cases are 3x3 without dilation: the shapes with their own code
+     * (depthwise in assembly; first layers of 1 or 3 channels) */
+    const int three = packed_var && rnd() % 2;
     const int32_t kh = three ? 3 : rnd_in(1, 5), kw = three ? 3 : rnd_in(1, 5);
     const int32_t sh = rnd_in(1, 2), sw = rnd_in(1, 2);
     const int32_t dh = !three && rnd() % 4 == 0 ? 2 : 1, dw = !three && rnd() % 4 == 0 ? 2 : 1;
@@ -378,20 +379,20 @@ static void check_conv(conv_fn var, int32_t index, int depthwise, int packed_var
             return;
         }
     } else {
-        in.c = rnd_in(1, 6);
+        in.c = three ? (rnd() % 2 ? 3 : 1) : rnd_in(1, 6);
         out.c = rnd_in(1, 12);
         fd = (pk_dims){out.c, kh, kw, in.c};
         random_filter(out.c * kh * kw * in.c);
         random_quant(&p, &q, out.c, kh * kw * in.c, 0, packed_var);
-        if (packed_var && !pack_filter(out.c, kh, kw * in.c, &p, &q)) {
+        if (packed_var && !pack_filter(out.c, 1, kh * kw * in.c, &p, &q)) {
             put("F packing failed\n");
             failures++;
             return;
         }
     }
-    /* the packed depthwise kernel at full speed or, one case in three, with the least
-     * scratch it accepts (one group) */
-    const int32_t dw_groups = rnd() % 3 == 0 ? 4 : out.c;
+    /* the packed depthwise kernel at full speed or, one case in three, with scratch for
+     * fewer groups, down to the least it accepts (one group) */
+    const int32_t dw_groups = depthwise && rnd() % 3 == 0 ? 4 * rnd_in(1, out.c / 4) : out.c;
     const packed_consts pc = {
         packed, depthwise ? PK_DEPTHWISE_PACKED_SCRATCH_BYTES(kh, kw, sw, dw, ow, dw_groups)
                           : PK_CONV2D_PACKED_SCRATCH_BYTES(kh, kw, in.c, out.c)};

@@ -19,8 +19,7 @@ pk_status pk_conv2d_s8_packed_ref(const pk_ctx *ctx, const pk_conv_params *p, co
     if (ctx->size < PK_CONV2D_PACKED_SCRATCH_BYTES(kh, kw, ic, oc)) {
         return PK_ERR_ARG; /* the optimized variants need it; keep the contract uniform */
     }
-    const int32_t n4 = PK_ALIGN4(kw * ic), k = PK_PACKED_K_CONV(kh, kw, ic);
-    const int32_t row = PK_PACKED_ROW_BYTES(k);
+    const int32_t k = PK_PACKED_K_CONV(kh, kw, ic), row = PK_PACKED_ROW_BYTES(k);
     const int32_t zp = p->input_zero_point;
     for (int32_t oy = 0; oy < oh; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -30,7 +29,7 @@ pk_status pk_conv2d_s8_packed_ref(const pk_ctx *ctx, const pk_conv_params *p, co
                 int32_t acc = 0;
                 for (int32_t ky = 0; ky < kh; ky++) {
                     const int32_t iy = iy0 + ky * p->dilation_h;
-                    const int8_t *f = filter + c * row + ky * n4;
+                    const int8_t *f = filter + c * row + ky * kw * ic;
                     for (int32_t kx = 0; kx < kw; kx++, f += ic) {
                         const int32_t ix = ix0 + kx * p->dilation_w;
                         if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {

@@ -45,19 +45,18 @@ typedef struct {
     "smlabb r7, r11, lr, r7\n\t"                                                              \
     "smlatt r9, r11, lr, r9\n\t"
 
-/* Channel C's two accumulators A0 (pixel 0) and A1 (pixel 1), requantized (table after the
- * 9 taps: multiplier at 88, round at 104, e at 120). */
-#define DW_REQUANT(C, A0, A1)                                                                     \
-    "ldr    r12, [r1, #(88 + 4 * " #C ")]\n\t"                                                \
-    "ldr    r10, [r1, #(104 + 4 * " #C ")]\n\t"                                               \
-    "ldr    r11, [r1, #(120 + 4 * " #C ")]\n\t"                                               \
-    "smmlar lr, " A0 ", r12, r10\n\t"                                                         \
+/* Channel C's two accumulators A0 (pixel 0) and A1 (pixel 1), requantized (the table after
+ * the 9 taps: channel C's {multiplier, round, e} at 88 + 12 C). */
+#define DW_REQUANT(C, A0, A1)                                                                  \
+    "add    r12, r1, #(88 + 12 * " #C ")\n\t"                                                 \
+    "ldm    r12, {r10, r11, r12}\n\t"                                                         \
+    "smmlar lr, " A0 ", r10, r11\n\t"                                                         \
     "add    lr, lr, " A0 ", asr #31\n\t"                                                      \
-    "asr    lr, lr, r11\n\t"                                                                  \
+    "asr    lr, lr, r12\n\t"                                                                  \
     "ssat   " A0 ", #8, lr\n\t"                                                               \
-    "smmlar lr, " A1 ", r12, r10\n\t"                                                         \
+    "smmlar lr, " A1 ", r10, r11\n\t"                                                         \
     "add    lr, lr, " A1 ", asr #31\n\t"                                                      \
-    "asr    lr, lr, r11\n\t"                                                                  \
+    "asr    lr, lr, r12\n\t"                                                                  \
     "ssat   " A1 ", #8, lr\n\t"
 
 #define DW_CLAMP(A)                                                                               \
@@ -136,7 +135,7 @@ static void pixel(const uint32_t *col, int32_t kh, int32_t kw, int32_t cstep, in
     }
     memcpy(t, grp + 16 + 8 * taps, sizeof t);
     for (int32_t j = 0; j < 4; j++) {
-        const int32_t v = __ssat(pk_requant_packed(acc[j], t[j], t[4 + j], t[8 + j]), 8);
+        const int32_t v = __ssat(pk_requant_packed(acc[j], t[3 * j], t[3 * j + 1], t[3 * j + 2]), 8);
         o[j] = (int8_t)pk_min_ct(pk_max_ct(v, p->act_min), p->act_max);
     }
 }
@@ -279,28 +278,37 @@ pk_status pk_depthwise_conv2d_s8_packed_dsp(const pk_ctx *ctx, const pk_conv_par
                          ((uint32_t)p->input_zero_point << 16);
     const int fast = kh == 3 && kw == 3 && dw == 1 && p->dilation_h == 1 && (sw == 1 || sw == 2);
     const int32_t pairs = fast ? ow / 2 : 0;
-    /* With scratch for every group, from the second output row on the rows still in the
-     * window move up (sh slots) and only the new ones are widened (each input row once per
-     * group, not kh times); with scratch for one group, every row is widened again. */
-    const int every_group = ctx->size >= PK_DEPTHWISE_PACKED_SCRATCH_BYTES(kh, kw, sw, dw, ow, ch);
-    const int roll = every_group && p->dilation_h == 1 && sh < kh;
+    /* Groups with a buffer of their own keep their window rows from one output row to the
+     * next: the rows still in the window move up (sh slots) and only the new ones are
+     * widened (each input row once per group, not kh times). With scratch for fewer
+     * buffers than groups, the last buffer is shared by the remaining groups, which widen
+     * every window row again. */
+    const int32_t groups = ch / 4;
+    int32_t buffers = (int32_t)((uint32_t)ctx->size / (4u * (uint32_t)group_words));
+    buffers = buffers < groups ? buffers : groups;
+    const int32_t kept = buffers == groups ? groups : buffers - 1;
+    const int roll = p->dilation_h == 1 && sh < kh;
     dw_args a = {NULL, NULL, NULL, NULL, ch, p->act_min != -128 || p->act_max != 127,
                  p->act_min, p->act_max};
     for (int32_t oy = 0; oy < oh; oy++, out += ow * ch) {
         const int32_t iy0 = oy * sh - p->pad_top;
         const int32_t iy_new = iy0 + kh - 1; /* the one new row when sh == 1 */
-        for (int32_t g = 0; g < ch / 4; g++) {
-            uint32_t *buf = (uint32_t *)ctx->buf + (every_group ? g * group_words : 0);
+        for (int32_t g = 0; g < groups; g++) {
+            uint32_t *buf = (uint32_t *)ctx->buf + (g < kept ? g : kept) * group_words;
             const int8_t *grp = filter + g * group_bytes;
             const int8_t *in_g = in + 4 * g;
-            if (oy > 0 && roll && kh == 3 && sh == 1 && iy_new < ih) {
+            const int rolls = oy > 0 && roll && g < kept;
+            if (rolls && kh == 3 && sh == 1 && iy_new < ih) {
                 roll3_cols(in_g + (iy_new * iw + (lo - pl)) * ch, ch, hi - lo, buf + lo * cstep);
-            } else if (oy > 0 && roll && kh == 3 && sh == 2 && iy_new < ih) {
+            } else if (rolls && kh == 3 && sh == 2 && iy_new < ih) {
                 roll3_s2_cols(in_g + ((iy_new - 1) * iw + (lo - pl)) * ch, iw * ch, ch, hi - lo,
                               buf + lo * cstep);
-            } else if (oy > 0 && roll) {
-                for (int32_t j = lo; j < hi; j++) { /* slots sh.. move to 0.. */
-                    memmove(buf + j * cstep, buf + j * cstep + 2 * sh, (size_t)(8 * (kh - sh)));
+            } else if (rolls) {
+                const int32_t keep = 2 * (kh - sh); /* slots sh.. move to 0.. */
+                for (uint32_t *col = buf + lo * cstep; col < buf + hi * cstep; col += cstep) {
+                    for (int32_t w = 0; w < keep; w++) {
+                        col[w] = col[w + 2 * sh];
+                    }
                 }
                 convert(p, in_dims, in_g, iy0, kh, kh - sh, cols, lo, hi, zpw, buf);
             } else {

@@ -49,9 +49,7 @@ pk_status pk_depthwise_conv2d_s8_packed_ref(const pk_ctx *ctx, const pk_conv_par
                 }
                 int32_t t[3]; /* multiplier, round, e */
                 const int8_t *tab = grp + 16 + 8 * taps;
-                memcpy(&t[0], tab + 4 * j, 4);
-                memcpy(&t[1], tab + 16 + 4 * j, 4);
-                memcpy(&t[2], tab + 32 + 4 * j, 4);
+                memcpy(t, tab + 12 * j, sizeof t);
                 *out++ = (int8_t)pk_clamp(pk_requant_packed(acc, t[0], t[1], t[2]), p->act_min,
                                           p->act_max);
             }

@@ -6,10 +6,9 @@
  * (same signature, same buffer-overlap contract, bit-exact with LiteRT), for layers where
  * the compiler proved the fast requantization exact (pk_requant_fast_ok for every channel,
  * double rounding). Its `filter` holds, per output channel c, in order:
- *   K int8 weights, K = PK_PACKED_K(...) below: for pointwise PK_ALIGN4(IC) (IC weights,
- *   then zeros); for a general convolution KH * PK_ALIGN4(KW * IC), Format [KH, KW * IC
- *   padded with zeros to 4] (so each filter row starts on a word, as the input rows the
- *   kernel reads straight from do);
+ *   K int8 weights, K = PK_PACKED_K_*(...) below: for pointwise PK_ALIGN4(IC) (IC weights,
+ *   then zeros); for a general convolution PK_ALIGN4(KH * KW * IC), Format [KH, KW, IC],
+ *   then zeros;
  *   then 16 bytes of int32, little-endian, 4-byte aligned:
  *     2 * folded bias[c], multiplier[c], round[c] = 2^(e-1) + output_zp * 2^e, e = -shift[c]
  * so each row is K + 16 bytes. `bias`, `q->multiplier` and `q->shift` are not read (the
@@ -27,7 +26,7 @@
 
 /** Packed weights per output channel: pointwise, general convolution. */
 #define PK_PACKED_K_1X1(ic) PK_ALIGN4(ic)
-#define PK_PACKED_K_CONV(kh, kw, ic) ((kh) * PK_ALIGN4((kw) * (ic)))
+#define PK_PACKED_K_CONV(kh, kw, ic) PK_ALIGN4((kh) * (kw) * (ic))
 
 /** Bytes of one packed filter row of k weights (a multiple of 4) and the 16-byte table. */
 #define PK_PACKED_ROW_BYTES(k) (PK_ALIGN4(k) + 16)
@@ -37,9 +36,9 @@
 #define PK_CONV2D_1X1_PACKED_SCRATCH_BYTES(ic, oc) (12 * PK_ALIGN4(ic) + PK_ALIGN4(6 * (oc)))
 
 /** Scratch bytes pk_conv2d_s8_packed needs (any variant): six receptive fields widened to
- * int16, one gathered, and six pixels of output. */
+ * int16, one gathered (with a word to spare), and six pixels of output. */
 #define PK_CONV2D_PACKED_SCRATCH_BYTES(kh, kw, ic, oc)                                         \
-    (13 * PK_PACKED_K_CONV(kh, kw, ic) + PK_ALIGN4(6 * (oc)))
+    (13 * PK_PACKED_K_CONV(kh, kw, ic) + 4 + PK_ALIGN4(6 * (oc)))
 
 /**
  * @brief Pointwise convolution (1x1, stride 1, no padding) with a packed filter.
@@ -74,7 +73,7 @@ PK_DECLARE_CONV_VARIANT(pk_conv2d_s8_packed_mve);
  *   bias2[4]          2 * folded bias
  *   w[taps][2]        taps in [KH, KW] order, each two int16 pairs of doubled weights:
  *                     (2 w[c0] | 2 w[c2] << 16), (2 w[c1] | 2 w[c3] << 16)
- *   multiplier[4], round[4], e[4]   as in the rows above
+ *   {multiplier, round, e}[4]        per channel, as in the rows above
  * so that a kernel starts its accumulators at 2 * bias, adds products of doubled weights
  * and requantizes 2 * acc (pk_requant_packed) without a doubling step.
  */
@@ -84,7 +83,9 @@ PK_DECLARE_CONV_VARIANT(pk_conv2d_s8_packed_mve);
  * output row, widened to int16, column by column, for every group of 4 channels (kept from
  * one output row to the next, so that each input row is widened once). With c = 4 (one
  * group) it is the least the kernel accepts: it then widens every window row again for
- * every output row (about 25 % slower on 3x3, stride 1). */
+ * every output row (about 25 % slower on 3x3, stride 1). In between, the groups that fit
+ * keep their rows (the DSP variant; the Helium one needs kh * cols * c bytes, else it hands
+ * the call to the DSP one). */
 #define PK_DEPTHWISE_PACKED_SCRATCH_BYTES(kh, kw, stride_w, dilation_w, ow, c)                 \
     (2 * (kh) * (((ow) - 1) * (stride_w) + ((kw) - 1) * (dilation_w) + 1) * (c))
 

@@ -25,7 +25,7 @@
 #define pk_depthwise_conv2d_s8 pk_depthwise_conv2d_s8_dsp
 #define pk_conv2d_1x1_s8_packed pk_conv2d_1x1_s8_packed_mve
 #define pk_conv2d_s8_packed pk_conv2d_s8_packed_dsp
-#define pk_depthwise_conv2d_s8_packed pk_depthwise_conv2d_s8_packed_dsp
+#define pk_depthwise_conv2d_s8_packed pk_depthwise_conv2d_s8_packed_mve
 #elif !defined(PK_KERNELS_REF) && defined(__ARM_FEATURE_DSP)
 #define PK_KERNELS_VARIANT "dsp"
 #define pk_conv2d_s8 pk_conv2d_s8_dsp
