@@ -114,6 +114,50 @@ typedef struct {
 DW_PAIRS(pairs_3x3_s1, 1)
 DW_PAIRS(pairs_3x3_s2, 2)
 
+/* Tap T of a 3x3 window for one pixel: weights r12/lr, accumulators r2..r5. */
+#define DW_TAP1(T)                                                                             \
+    "ldrd   r12, lr, [r1, #(16 + 8 * " #T ")]\n\t"                                           \
+    "ldrd   r10, r11, [r0, #(24 * (" #T " % 3) + 8 * (" #T " / 3))]\n\t"                     \
+    "smlabb r2, r10, r12, r2\n\t"                                                            \
+    "smlatt r4, r10, r12, r4\n\t"                                                            \
+    "smlabb r3, r11, lr, r3\n\t"                                                             \
+    "smlatt r5, r11, lr, r5\n\t"
+
+#define DW_REQUANT1(C, A)                                                                      \
+    "add    r12, r1, #(88 + 12 * " #C ")\n\t"                                                 \
+    "ldm    r12, {r10, r11, r12}\n\t"                                                         \
+    "smmlar lr, " A ", r10, r11\n\t"                                                          \
+    "add    lr, lr, " A ", asr #31\n\t"                                                       \
+    "asr    lr, lr, r12\n\t"                                                                  \
+    "ssat   " A ", #8, lr\n\t"
+
+/* The last pixel of a row of odd width (3x3 taps, one group): the same arithmetic as a
+ * pair's, for pixel 0 only. dw_args as for the pairs; x_end is not read. */
+__attribute__((naked)) static void single_3x3(const dw_args *a)
+{
+    (void)a;
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r0, {r0-r7}\n\t" /* x, w, x_end, out, ch, clamp, min, max */
+        "push   {r3, r5-r7}\n\t"
+        "ldm    r1, {r2-r5}\n\t"
+        DW_TAP1(0) DW_TAP1(1) DW_TAP1(2) DW_TAP1(3) DW_TAP1(4) DW_TAP1(5) DW_TAP1(6)
+        DW_TAP1(7) DW_TAP1(8)
+        DW_REQUANT1(0, "r2") DW_REQUANT1(1, "r3") DW_REQUANT1(2, "r4") DW_REQUANT1(3, "r5")
+        "pop    {r6-r9}\n\t" /* out, clamp, min, max */
+        "cmp    r7, #0\n\t"
+        "beq    1f\n\t"
+        "mov    r10, r8\n\t"
+        "mov    r11, r9\n\t"
+        DW_CLAMP("r2") DW_CLAMP("r3") DW_CLAMP("r4") DW_CLAMP("r5")
+        "1:\n\t"
+        "strb   r2, [r6]\n\t"
+        "strb   r3, [r6, #1]\n\t"
+        "strb   r4, [r6, #2]\n\t"
+        "strb   r5, [r6, #3]\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
 /* One output pixel, any taps: its first column col (kh rows of (c0, c2), (c1, c3) each;
  * columns cstep words apart, taps dcol columns apart). */
 static void pixel(const uint32_t *col, int32_t kh, int32_t kw, int32_t cstep, int32_t dcol,
@@ -325,8 +369,16 @@ pk_status pk_depthwise_conv2d_s8_packed_dsp(const pk_ctx *ctx, const pk_conv_par
                     pairs_3x3_s2(&a);
                 }
             }
-            for (int32_t ox = 2 * pairs; ox < ow; ox++) {
-                pixel(buf + ox * sw * cstep, kh, kw, cstep, dw, grp, p, out + ox * ch + 4 * g);
+            if (fast && (ow & 1)) {
+                a.x = buf + (ow - 1) * sw * cstep;
+                a.w = grp;
+                a.out = out + (ow - 1) * ch + 4 * g;
+                single_3x3(&a);
+            } else {
+                for (int32_t ox = 2 * pairs; ox < ow; ox++) {
+                    pixel(buf + ox * sw * cstep, kh, kw, cstep, dw, grp, p,
+                          out + ox * ch + 4 * g);
+                }
             }
         }
     }
