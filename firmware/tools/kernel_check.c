@@ -129,7 +129,7 @@ static void random_quant(pk_conv_params *p, pk_quant *q, int32_t oc, int32_t tap
 /* The packed filter (pk_engine_packed.h) of `filter` ([oc][kh][n]) and the quantization
  * above, as compiler/layout.py lays it out (each run of n weights padded to a word; kh = 1
  * for pointwise); 0 when a channel does not qualify. */
-static int8_t packed[MAX_OC * PK_PACKED_ROW_BYTES(5 * PK_ALIGN4(5 * 8))] __attribute__((aligned(8)));
+static int8_t packed[MAX_OC * PK_PACKED_ROW_BYTES(5 * 5 * 8)] __attribute__((aligned(8)));
 
 static int pack_filter(int32_t oc, int32_t kh, int32_t n, const pk_conv_params *p,
                        const pk_quant *q)

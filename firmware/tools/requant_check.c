@@ -63,7 +63,9 @@ int main(int argc, char **argv)
         const int64_t sum = (int64_t)y + ((int64_t)1 << (e - 1)) + (int64_t)zp * ((int64_t)1 << e) +
                             (y < 0 ? -1 : 0);
         if (sum >= INT32_MIN && sum <= INT32_MAX) {
-            const int32_t fast = (y + pk_requant_fast_round(-e, zp) + (y >> 31)) >> e;
+            /* wrapping adds: only the total is known to fit */
+            const int32_t fast = (int32_t)((uint32_t)y + (uint32_t)pk_requant_fast_round(-e, zp) +
+                                           (uint32_t)(y >> 31)) >> e;
             if (fast != pk_rounding_divide_by_pot(y, e) + zp) {
                 printf("rdbp y=%" PRId32 " e=%d zp=%" PRId32 "\n", y, e, zp);
                 return 1;

@@ -32,103 +32,103 @@ typedef struct {
 
 /* Tap T of a 3x3 window (row ky = T / 3, column kx = T % 3; columns 24 bytes apart) for
  * two pixels S columns apart: weights r12/lr, pixel 0 into r2..r5, pixel 1 into r6..r9. */
-#define DW_TAP(T, S)                                                                              \
-    "ldrd   r12, lr, [r1, #(16 + 8 * " #T ")]\n\t"                                            \
-    "ldrd   r10, r11, [r0, #(24 * (" #T " % 3) + 8 * (" #T " / 3))]\n\t"                      \
-    "smlabb r2, r10, r12, r2\n\t"                                                             \
-    "smlatt r4, r10, r12, r4\n\t"                                                             \
-    "smlabb r3, r11, lr, r3\n\t"                                                              \
-    "smlatt r5, r11, lr, r5\n\t"                                                              \
-    "ldrd   r10, r11, [r0, #(24 * (" #S " + " #T " % 3) + 8 * (" #T " / 3))]\n\t"             \
-    "smlabb r6, r10, r12, r6\n\t"                                                             \
-    "smlatt r8, r10, r12, r8\n\t"                                                             \
-    "smlabb r7, r11, lr, r7\n\t"                                                              \
+#define DW_TAP(T, S)                                                                               \
+    "ldrd   r12, lr, [r1, #(16 + 8 * " #T ")]\n\t"                                                 \
+    "ldrd   r10, r11, [r0, #(24 * (" #T " % 3) + 8 * (" #T " / 3))]\n\t"                           \
+    "smlabb r2, r10, r12, r2\n\t"                                                                  \
+    "smlatt r4, r10, r12, r4\n\t"                                                                  \
+    "smlabb r3, r11, lr, r3\n\t"                                                                   \
+    "smlatt r5, r11, lr, r5\n\t"                                                                   \
+    "ldrd   r10, r11, [r0, #(24 * (" #S " + " #T " % 3) + 8 * (" #T " / 3))]\n\t"                  \
+    "smlabb r6, r10, r12, r6\n\t"                                                                  \
+    "smlatt r8, r10, r12, r8\n\t"                                                                  \
+    "smlabb r7, r11, lr, r7\n\t"                                                                   \
     "smlatt r9, r11, lr, r9\n\t"
 
 /* Channel C's two accumulators A0 (pixel 0) and A1 (pixel 1), requantized (the table after
  * the 9 taps: channel C's {multiplier, round, e} at 88 + 12 C). */
-#define DW_REQUANT(C, A0, A1)                                                                  \
-    "add    r12, r1, #(88 + 12 * " #C ")\n\t"                                                 \
-    "ldm    r12, {r10, r11, r12}\n\t"                                                         \
-    "smmlar lr, " A0 ", r10, r11\n\t"                                                         \
-    "add    lr, lr, " A0 ", asr #31\n\t"                                                      \
-    "asr    lr, lr, r12\n\t"                                                                  \
-    "ssat   " A0 ", #8, lr\n\t"                                                               \
-    "smmlar lr, " A1 ", r10, r11\n\t"                                                         \
-    "add    lr, lr, " A1 ", asr #31\n\t"                                                      \
-    "asr    lr, lr, r12\n\t"                                                                  \
+#define DW_REQUANT(C, A0, A1)                                                                      \
+    "add    r12, r1, #(88 + 12 * " #C ")\n\t"                                                      \
+    "ldm    r12, {r10, r11, r12}\n\t"                                                              \
+    "smmlar lr, " A0 ", r10, r11\n\t"                                                              \
+    "add    lr, lr, " A0 ", asr #31\n\t"                                                           \
+    "asr    lr, lr, r12\n\t"                                                                       \
+    "ssat   " A0 ", #8, lr\n\t"                                                                    \
+    "smmlar lr, " A1 ", r10, r11\n\t"                                                              \
+    "add    lr, lr, " A1 ", asr #31\n\t"                                                           \
+    "asr    lr, lr, r12\n\t"                                                                       \
     "ssat   " A1 ", #8, lr\n\t"
 
-#define DW_CLAMP(A)                                                                               \
-    "cmp    " A ", r10\n\t"                                                                   \
-    "it     lt\n\t"                                                                           \
-    "movlt  " A ", r10\n\t"                                                                   \
-    "cmp    " A ", r11\n\t"                                                                   \
-    "it     gt\n\t"                                                                           \
+#define DW_CLAMP(A)                                                                                \
+    "cmp    " A ", r10\n\t"                                                                        \
+    "it     lt\n\t"                                                                                \
+    "movlt  " A ", r10\n\t"                                                                        \
+    "cmp    " A ", r11\n\t"                                                                        \
+    "it     gt\n\t"                                                                                \
     "movgt  " A ", r11\n\t"
 
 /* Pairs of output pixels S columns apart, 3x3 taps, one group of 4 channels. */
-#define DW_PAIRS(NAME, S)                                                                      \
-    __attribute__((naked)) static void NAME(const dw_args *a)                                  \
-    {                                                                                          \
-        (void)a;                                                                               \
-        __asm__ volatile(                                                                      \
-            "push   {r4-r11, lr}\n\t"                                                          \
-            "sub    sp, sp, #24\n\t"                                                           \
-            "ldm    r0, {r0-r7}\n\t"                                                           \
-            "stm    sp, {r2-r7}\n\t" /* sp: x_end, out, ch, clamp, min, max */                 \
-            "1:\n\t"                                                                           \
-            "ldm    r1, {r2-r5}\n\t"                                                           \
-            "ldm    r1, {r6-r9}\n\t"                                                           \
-            DW_TAP(0, S) DW_TAP(1, S) DW_TAP(2, S) DW_TAP(3, S) DW_TAP(4, S) DW_TAP(5, S) DW_TAP(6, S) DW_TAP(7, S)    \
-            DW_TAP(8, S)                                                                          \
-            DW_REQUANT(0, "r2", "r6") DW_REQUANT(1, "r3", "r7") DW_REQUANT(2, "r4", "r8")               \
-            DW_REQUANT(3, "r5", "r9")                                                             \
-            "ldr    r10, [sp, #12]\n\t"                                                        \
-            "cmp    r10, #0\n\t"                                                               \
-            "beq    2f\n\t"                                                                    \
-            "ldrd   r10, r11, [sp, #16]\n\t"                                                   \
-            DW_CLAMP("r2") DW_CLAMP("r3") DW_CLAMP("r4") DW_CLAMP("r5")                                    \
-            DW_CLAMP("r6") DW_CLAMP("r7") DW_CLAMP("r8") DW_CLAMP("r9")                                    \
-            "2:\n\t"                                                                           \
-            "ldrd   r10, r11, [sp, #4]\n\t"                                                    \
-            "strb   r2, [r10]\n\t"                                                             \
-            "strb   r3, [r10, #1]\n\t"                                                         \
-            "strb   r4, [r10, #2]\n\t"                                                         \
-            "strb   r5, [r10, #3]\n\t"                                                         \
-            "add    r10, r10, r11\n\t"                                                         \
-            "strb   r6, [r10]\n\t"                                                             \
-            "strb   r7, [r10, #1]\n\t"                                                         \
-            "strb   r8, [r10, #2]\n\t"                                                         \
-            "strb   r9, [r10, #3]\n\t"                                                         \
-            "add    r10, r10, r11\n\t"                                                         \
-            "str    r10, [sp, #4]\n\t"                                                         \
-            "add    r0, r0, #(48 * " #S ")\n\t"                                                \
-            "ldr    r12, [sp]\n\t"                                                             \
-            "cmp    r0, r12\n\t"                                                               \
-            "bne    1b\n\t"                                                                    \
-            "add    sp, sp, #24\n\t"                                                           \
-            "pop    {r4-r11, pc}\n\t");                                                        \
+#define DW_PAIRS(NAME, S)                                                                          \
+    __attribute__((naked)) static void NAME(const dw_args *a)                                      \
+    {                                                                                              \
+        (void)a;                                                                                   \
+        __asm__ volatile(                                                                          \
+            "push   {r4-r11, lr}\n\t"                                                              \
+            "sub    sp, sp, #24\n\t"                                                               \
+            "ldm    r0, {r0-r7}\n\t"                                                               \
+            "stm    sp, {r2-r7}\n\t" /* sp: x_end, out, ch, clamp, min, max */                     \
+            "1:\n\t"                                                                               \
+            "ldm    r1, {r2-r5}\n\t"                                                               \
+            "ldm    r1, {r6-r9}\n\t"                                                               \
+            DW_TAP(0, S) DW_TAP(1, S) DW_TAP(2, S) DW_TAP(3, S) DW_TAP(4, S) DW_TAP(5, S)          \
+            DW_TAP(6, S) DW_TAP(7, S) DW_TAP(8, S)                                                 \
+            DW_REQUANT(0, "r2", "r6") DW_REQUANT(1, "r3", "r7") DW_REQUANT(2, "r4", "r8")          \
+            DW_REQUANT(3, "r5", "r9")                                                              \
+            "ldr    r10, [sp, #12]\n\t"                                                            \
+            "cmp    r10, #0\n\t"                                                                   \
+            "beq    2f\n\t"                                                                        \
+            "ldrd   r10, r11, [sp, #16]\n\t"                                                       \
+            DW_CLAMP("r2") DW_CLAMP("r3") DW_CLAMP("r4") DW_CLAMP("r5")                            \
+            DW_CLAMP("r6") DW_CLAMP("r7") DW_CLAMP("r8") DW_CLAMP("r9")                            \
+            "2:\n\t"                                                                               \
+            "ldrd   r10, r11, [sp, #4]\n\t"                                                        \
+            "strb   r2, [r10]\n\t"                                                                 \
+            "strb   r3, [r10, #1]\n\t"                                                             \
+            "strb   r4, [r10, #2]\n\t"                                                             \
+            "strb   r5, [r10, #3]\n\t"                                                             \
+            "add    r10, r10, r11\n\t"                                                             \
+            "strb   r6, [r10]\n\t"                                                                 \
+            "strb   r7, [r10, #1]\n\t"                                                             \
+            "strb   r8, [r10, #2]\n\t"                                                             \
+            "strb   r9, [r10, #3]\n\t"                                                             \
+            "add    r10, r10, r11\n\t"                                                             \
+            "str    r10, [sp, #4]\n\t"                                                             \
+            "add    r0, r0, #(48 * " #S ")\n\t"                                                    \
+            "ldr    r12, [sp]\n\t"                                                                 \
+            "cmp    r0, r12\n\t"                                                                   \
+            "bne    1b\n\t"                                                                        \
+            "add    sp, sp, #24\n\t"                                                               \
+            "pop    {r4-r11, pc}\n\t");                                                            \
     }
 
 DW_PAIRS(pairs_3x3_s1, 1)
 DW_PAIRS(pairs_3x3_s2, 2)
 
 /* Tap T of a 3x3 window for one pixel: weights r12/lr, accumulators r2..r5. */
-#define DW_TAP1(T)                                                                             \
-    "ldrd   r12, lr, [r1, #(16 + 8 * " #T ")]\n\t"                                           \
-    "ldrd   r10, r11, [r0, #(24 * (" #T " % 3) + 8 * (" #T " / 3))]\n\t"                     \
-    "smlabb r2, r10, r12, r2\n\t"                                                            \
-    "smlatt r4, r10, r12, r4\n\t"                                                            \
-    "smlabb r3, r11, lr, r3\n\t"                                                             \
+#define DW_TAP1(T)                                                                                 \
+    "ldrd   r12, lr, [r1, #(16 + 8 * " #T ")]\n\t"                                                 \
+    "ldrd   r10, r11, [r0, #(24 * (" #T " % 3) + 8 * (" #T " / 3))]\n\t"                           \
+    "smlabb r2, r10, r12, r2\n\t"                                                                  \
+    "smlatt r4, r10, r12, r4\n\t"                                                                  \
+    "smlabb r3, r11, lr, r3\n\t"                                                                   \
     "smlatt r5, r11, lr, r5\n\t"
 
-#define DW_REQUANT1(C, A)                                                                      \
-    "add    r12, r1, #(88 + 12 * " #C ")\n\t"                                                 \
-    "ldm    r12, {r10, r11, r12}\n\t"                                                         \
-    "smmlar lr, " A ", r10, r11\n\t"                                                          \
-    "add    lr, lr, " A ", asr #31\n\t"                                                       \
-    "asr    lr, lr, r12\n\t"                                                                  \
+#define DW_REQUANT1(C, A)                                                                          \
+    "add    r12, r1, #(88 + 12 * " #C ")\n\t"                                                      \
+    "ldm    r12, {r10, r11, r12}\n\t"                                                              \
+    "smmlar lr, " A ", r10, r11\n\t"                                                               \
+    "add    lr, lr, " A ", asr #31\n\t"                                                            \
+    "asr    lr, lr, r12\n\t"                                                                       \
     "ssat   " A ", #8, lr\n\t"
 
 /* The last pixel of a row of odd width (3x3 taps, one group): the same arithmetic as a
@@ -179,7 +179,8 @@ static void pixel(const uint32_t *col, int32_t kh, int32_t kw, int32_t cstep, in
     }
     memcpy(t, grp + 16 + 8 * taps, sizeof t);
     for (int32_t j = 0; j < 4; j++) {
-        const int32_t v = __ssat(pk_requant_packed(acc[j], t[3 * j], t[3 * j + 1], t[3 * j + 2]), 8);
+        const int32_t v =
+            __ssat(pk_requant_packed(acc[j], t[3 * j], t[3 * j + 1], t[3 * j + 2]), 8);
         o[j] = (int8_t)pk_min_ct(pk_max_ct(v, p->act_min), p->act_max);
     }
 }

@@ -146,7 +146,7 @@ static inline int32_t pk_smmlar(int32_t a, int32_t b, int32_t c)
     __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
     return r;
 #else
-    return (int32_t)(((int64_t)a * b + (int64_t)((uint64_t)(uint32_t)c << 32) + 0x80000000LL) >> 32);
+    return (int32_t)(((int64_t)a * b + (int64_t)c * 4294967296LL + 0x80000000LL) >> 32);
 #endif
 }
 
