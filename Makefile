@@ -30,8 +30,9 @@ firmware: setup ## compile MODEL and build the HIL firmware for BOARD into OUT/
 	$(PEEKLESS) compile $(MODEL) --out $(OUT)/generated
 	$(PEEKLESS) firmware --board $(BOARD) --model-dir $(OUT)/generated --out $(OUT)/firmware-$(BOARD)
 
-bench: setup ## engine benchmarks: instructions, memory and exactness per model and board
+bench: setup ## engine benchmarks (instructions, exactness) and measured RAM per model and board
 	$(PY) -m compiler.bench --out $(OUT)/bench
+	$(PY) scripts/bench_ram.py --out $(OUT)/bench
 
 bench-audit: setup ## privacy audit of a clean build over 1000 canary frames: throughput, false alarms
 	$(PY) scripts/bench_audit.py --frames 1000 --out $(OUT)/bench_audit

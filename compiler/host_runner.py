@@ -5,6 +5,8 @@ This is how tests and benchmarks compare the engine with LiteRT without an emula
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,19 +21,49 @@ def engine_sources() -> list[Path]:
     return sorted(ENGINE.glob("*/*.c"))
 
 
+STREAM_RUNNER = Path(__file__).resolve().parent / "runners" / "stream_runner.c"
+
+
 def build_host_runner(model_dir: Path, out: Path | None = None, cc: str = "gcc",
-                      extra_flags: tuple[str, ...] = ()) -> Path:
-    """Compile model_dir's generated C, the engine and the runner into one host executable."""
+                      extra_flags: tuple[str, ...] = (), main: Path | None = None) -> Path:
+    """Compile model_dir's generated C, the engine and a runner (main: the model runner, or
+    STREAM_RUNNER) into one host executable."""
     model_dir = Path(model_dir)
-    out = Path(out) if out else model_dir / "model_runner"
-    cmd = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *extra_flags,
-           f"-I{ENGINE / 'include'}", f"-I{model_dir}", "-o", str(out),
-           str(FIRMWARE / "tools" / "model_runner.c"), str(model_dir / "peekless_model.c"),
-           *map(str, engine_sources())]
+    main = Path(main) if main else FIRMWARE / "tools" / "model_runner.c"
+    out = Path(out) if out else model_dir / main.stem
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *extra_flags, f"-I{ENGINE / 'include'}"]
+    cmd = [cc, *flags, f"-I{model_dir}", "-o", str(out), str(main),
+           str(model_dir / "peekless_model.c"), *map(str, _engine_objects(cc, flags))]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"host build of {model_dir} failed:\n{proc.stderr}")
     return out
+
+
+def _engine_objects(cc: str, flags: list[str]) -> list[Path]:
+    """The engine compiled once per compiler, flags and sources (cached in the temporary
+    folder by their hash): it does not depend on the model, whose own translation unit
+    picks kernel variants through pk_kernels.h."""
+    sources = engine_sources()
+    h = hashlib.sha256(" ".join([cc, *flags]).encode())
+    for f in [*sources, *sorted((ENGINE / "include").glob("*.h"))]:
+        h.update(str(f).encode() + f.read_bytes())
+    cache = Path(tempfile.gettempdir()) / f"peekless-host-engine-{h.hexdigest()[:16]}"
+    objs = [cache / f"{src.parent.name}__{src.stem}.o" for src in sources]
+    if all(o.exists() for o in objs):
+        return objs
+    tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".", dir=cache.parent))
+    for src, obj in zip(sources, objs):
+        proc = subprocess.run([cc, *flags, "-c", str(src), "-o", str(tmp / obj.name)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RuntimeError(f"host build of {src.name} failed:\n{proc.stderr}")
+    try:
+        tmp.rename(cache)  # atomic; a concurrent build may have won the race
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return objs
 
 
 def run_host_runner(runner: Path, inputs: np.ndarray, output_bytes: int) -> np.ndarray:
@@ -44,3 +76,23 @@ def run_host_runner(runner: Path, inputs: np.ndarray, output_bytes: int) -> np.n
         if proc.returncode != 0:
             raise RuntimeError(f"{runner.name} failed: {proc.stderr.strip()}")
         return np.frombuffer(dst.read_bytes(), dtype=np.int8).reshape(len(inputs), output_bytes)
+
+
+def run_stream_runner(runner: Path, inputs: np.ndarray, output_bytes: int,
+                      abort_at: int | None = None) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """Run STREAM_RUNNER (built by build_host_runner) on every row of inputs: the outputs
+    (int8 [n, output_bytes]) and the first input's callback calls (row0, nrows, arena
+    offset). It fails on any breach of the streaming contract; with abort_at it checks
+    that the model stops at that call instead, and returns no outputs."""
+    inputs = np.ascontiguousarray(inputs, dtype=np.int8)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst, calls = Path(tmp) / "in.bin", Path(tmp) / "out.bin", Path(tmp) / "calls.txt"
+        src.write_bytes(inputs.tobytes())
+        cmd = [str(runner), str(src), str(dst), str(calls)]
+        cmd += [] if abort_at is None else [str(abort_at)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{runner.name} failed: {proc.stderr.strip()}")
+        out = np.frombuffer(dst.read_bytes(), dtype=np.int8).reshape(-1, output_bytes)
+        log = [tuple(int(v) for v in line.split()) for line in calls.read_text().splitlines()]
+    return out, log

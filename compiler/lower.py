@@ -21,8 +21,10 @@ from compiler.quant import (
 from compiler.tflite_reader import Graph, Operator, Tensor
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-                 "FULLY_CONNECTED", "RESHAPE", "SOFTMAX", "PAD", "PADV2", "MEAN", "ADD",
-                 "CONCATENATION")
+                 "FULLY_CONNECTED", "RESHAPE", "EXPAND_DIMS", "SQUEEZE", "SOFTMAX", "PAD",
+                 "PADV2", "MEAN", "ADD", "CONCATENATION")
+# Ops that keep the bytes and change the shape: their other inputs are not data.
+RESHAPE_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
 # Ops that only compute shapes for a RESHAPE; with static shapes they are dead code.
 SHAPE_ONLY_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
 PADDING_SAME, PADDING_VALID = 0, 1
@@ -57,6 +59,10 @@ class Step:
     # {"kind": ..., "min_delta": lo, "max_delta": hi}: out = in + delta is safe for any delta
     # in [lo, hi] (None = unbounded), besides any placement where the two do not overlap.
     overlap: dict | None = None
+    # Row-local ops (convolutions, pooling, PAD): output row o reads input rows
+    # o * stride - pad_top + k * dilation, k in [0, taps), those outside the input being
+    # padding. compiler/bands.py runs such layers over bands of rows; None = not row-local.
+    rows: dict | None = None
 
     @property
     def inputs(self) -> list[int]:
@@ -72,15 +78,42 @@ def live_operators(graph: Graph) -> list[Operator]:
         if not needed.intersection(op.outputs):
             continue
         live.append(op)
-        data_inputs = op.inputs[:1] if op.name == "RESHAPE" else op.inputs
-        needed.update(i for i in data_inputs if i >= 0)
+        needed.update(i for i in _data_inputs(op) if i >= 0)
     return list(reversed(live))
+
+
+def _data_inputs(op: Operator) -> list[int]:
+    return op.inputs[:1] if op.name in RESHAPE_OPS else op.inputs
+
+
+def _check_order(graph: Graph, ops: list[Operator]) -> None:
+    """Every operator reads tensors that the graph input, a constant or an earlier
+    operator provides, and writes tensors nothing else provides (LiteRT runs operators in
+    file order too)."""
+    available = {graph.inputs[0]} | {t.index for t in graph.tensors if t.is_constant}
+    for op in ops:
+        for t in _data_inputs(op):
+            if t >= 0 and t not in available:
+                raise UnsupportedModelError(
+                    f"{graph.where(op, t)}: read before any operator writes it (operators out "
+                    "of order, or an input the graph does not declare)")
+        for t in op.outputs:
+            if t in available:
+                raise UnsupportedModelError(f"{graph.where(op, t)}: written a second time; "
+                                            "each tensor must have one producer")
+            available.add(t)
+    out = graph.outputs[0]
+    if out not in available or graph.tensors[out].is_constant:
+        raise UnsupportedModelError(f"{graph.path.name}: graph output {graph.tensor_label(out)} "
+                                    "is not computed by any operator")
 
 
 def lower(graph: Graph) -> list[Step]:
     _check_io(graph)
+    ops = live_operators(graph)
+    _check_order(graph, ops)
     steps = []
-    for op in live_operators(graph):
+    for op in ops:
         if op.name not in SUPPORTED_OPS:
             raise UnsupportedModelError(
                 f"{graph.where(op)}: operator not supported; supported: {', '.join(SUPPORTED_OPS)}"
@@ -95,15 +128,49 @@ def _check_io(graph: Graph) -> None:
             f"{graph.path.name}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
             "the engine supports exactly one of each"
         )
+    if not graph.operators:
+        raise UnsupportedModelError(f"{graph.path.name}: the model has no operators")
     for role, idx in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         t = graph.tensors[idx]
         if t.dtype != "INT8":
-            hint = " (a float model: export with full-int8 quantization)" if t.dtype == "FLOAT32" else ""
+            hint = (" (convert with full-int8 quantization and tf.int8 inference input and output "
+                    "types)") if t.dtype == "FLOAT32" else ""
             hint = " (a uint8 model: re-export with int8 input and output)" if t.dtype == "UINT8" else hint
             raise UnsupportedModelError(
-                f"{graph.path.name}: graph {role} tensor {idx} '{t.name}' is {t.dtype}; "
+                f"{graph.path.name}: graph {role} {graph.tensor_label(idx)} is {t.dtype}; "
                 f"only INT8 is supported{hint}"
             )
+        if t.dynamic:
+            raise UnsupportedModelError(
+                f"{graph.path.name}: graph {role} {graph.tensor_label(idx)} has a dynamic shape "
+                f"{list(t.shape)}; only static shapes are supported")
+    if graph.inputs[0] == graph.outputs[0]:
+        raise UnsupportedModelError(f"{graph.path.name}: the graph output is its input; nothing to compute")
+    stream_geometry(graph)
+
+
+def stream_geometry(graph: Graph) -> tuple[int, int, int]:
+    """(rows, width, channels) of the graph input as the streaming API hands it over: a
+    [1, H, W, C] image gives H rows of W * C values; rank 3 [1, H, C] gives H rows of C;
+    rank 2 [1, C] and rank 1 [C] give one row. A batch other than 1 is refused."""
+    t = graph.tensors[graph.inputs[0]]
+    shape = [int(d) for d in t.shape]
+    where = f"{graph.path.name}: graph input {graph.tensor_label(t.index)}"
+    if len(shape) > 4:
+        raise UnsupportedModelError(f"{where} has rank {len(shape)}; ranks 1 to 4 are supported")
+    if len(shape) >= 2 and shape[0] != 1:
+        raise UnsupportedModelError(f"{where} has batch {shape[0]} (shape {shape}); only batch 1 is supported")
+    if any(d < 1 for d in shape):
+        raise UnsupportedModelError(f"{where} has shape {shape}; every dimension must be at least 1")
+    if len(shape) == 4:
+        h, w, c = shape[1:]
+    elif len(shape) == 3:
+        h, w, c = shape[1], 1, shape[2]
+    else:
+        h, w, c = 1, 1, (shape[-1] if shape else 1)
+    if h > 0xFFFF:
+        raise UnsupportedModelError(f"{where} has {h} rows; the streaming API counts rows in 16 bits")
+    return h, w, c
 
 
 def _activation(graph: Graph, op: Operator, t: Tensor) -> tuple[int, int]:
@@ -157,12 +224,16 @@ def _fold(graph: Graph, op: Operator, bias: np.ndarray, sums: np.ndarray, zp: in
 
 
 def _dims4(t: Tensor) -> tuple[int, int, int, int]:
-    shape = t.shape
+    """[N, H, W, C] for a tensor of rank 0 to 4: [N, H, C] -> [N, H, 1, C], [N, C] ->
+    [N, 1, 1, C], [C] -> [1, 1, 1, C]."""
+    shape = [int(d) for d in t.shape]
     if len(shape) == 4:
-        return tuple(int(d) for d in shape)
+        return tuple(shape)
+    if len(shape) == 3:
+        return (shape[0], shape[1], 1, shape[2])
     if len(shape) == 2:
-        return (int(shape[0]), 1, 1, int(shape[1]))
-    raise ValueError(f"shape {shape}")
+        return (shape[0], 1, 1, shape[1])
+    return (1, 1, 1, shape[0] if shape else 1)
 
 
 def _quant_consts(inp: Tensor, flt: Tensor, out: Tensor, channels: int) -> dict[str, np.ndarray]:
@@ -232,6 +303,10 @@ def _channel_consts(op: Operator, weights: np.ndarray, bias: np.ndarray, quant: 
     return bound if bound < 2**31 else 0
 
 
+def _rows(stride: int, pad_top: int, taps: int, dilation: int) -> dict:
+    return {"stride": int(stride), "pad_top": int(pad_top), "taps": int(taps), "dilation": int(dilation)}
+
+
 def _conv_geometry(graph: Graph, op: Operator, inp: Tensor, out: Tensor, kh: int, kw: int) -> dict:
     o = op.options
     sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
@@ -275,7 +350,7 @@ def _lower_conv(graph: Graph, op: Operator) -> Step:
     return Step(op, "pk_conv2d_1x1_s8" if pointwise else "pk_conv2d_s8", inp.index, out.index,
                 {"in": _dims4(inp), "filter": (oc, kh, kw, ic), "out": _dims4(out)}, params, consts,
                 macs=out.shape[1] * out.shape[2] * oc * kh * kw * ic, scratch=scratch,
-                overlap=overlap)
+                overlap=overlap, rows=_rows(params["stride_h"], params["pad_top"], kh, params["dilation_h"]))
 
 
 def _lower_depthwise(graph: Graph, op: Operator) -> Step:
@@ -300,7 +375,8 @@ def _lower_depthwise(graph: Graph, op: Operator) -> Step:
                 {"in": _dims4(inp), "filter": (1, kh, kw, oc), "out": _dims4(out)}, params, consts,
                 macs=out.shape[1] * out.shape[2] * oc * kh * kw,
                 scratch=depthwise_scratch(kh, kw, ic, oc),
-                overlap=row_overlap(inp.shape, out.shape, params["stride_h"], params["pad_top"]))
+                overlap=row_overlap(inp.shape, out.shape, params["stride_h"], params["pad_top"]),
+                rows=_rows(params["stride_h"], params["pad_top"], kh, params["dilation_h"]))
 
 
 def _lower_max_pool(graph: Graph, op: Operator) -> Step:
@@ -331,7 +407,7 @@ def _lower_pad(graph: Graph, op: Operator) -> Step:
     params = {"pad_top": int(pads[1][0]), "pad_bottom": int(pads[1][1]),
               "pad_left": int(pads[2][0]), "pad_right": int(pads[2][1]), "value": value}
     return Step(op, "pk_pad_s8", inp.index, out.index, {"in": _dims4(inp), "out": _dims4(out)},
-                params)
+                params, rows=_rows(1, params["pad_top"], 1, 1))
 
 
 def _lower_add(graph: Graph, op: Operator) -> Step:
@@ -423,7 +499,7 @@ def _lower_avg_pool(graph: Graph, op: Operator) -> Step:
     return Step(op, "pk_avg_pool2d_s8", inp.index, out.index,
                 {"in": _dims4(inp), "out": _dims4(out)}, params,
                 macs=out.shape[1] * out.shape[2] * out.shape[3] * fh * fw,
-                overlap=row_overlap(_dims4(inp), _dims4(out), sh, pt))
+                overlap=row_overlap(_dims4(inp), _dims4(out), sh, pt), rows=_rows(sh, pt, fh, 1))
 
 
 def _lower_fully_connected(graph: Graph, op: Operator) -> Step:
@@ -485,5 +561,7 @@ _LOWERERS = {
     "CONCATENATION": _lower_concat,
     "FULLY_CONNECTED": _lower_fully_connected,
     "RESHAPE": _lower_reshape,
+    "EXPAND_DIMS": _lower_reshape,
+    "SQUEEZE": _lower_reshape,
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compiler.bands import BLOCK, SINK, SOURCE, Chain, verify_chain
 from compiler.lower import Step
 from compiler.tflite_reader import Graph
 
@@ -30,6 +31,7 @@ class Buffer:
     last: int  # index of the last step that reads it
     offset: int = -1
     scratch_of: int | None = None  # step index, for a kernel's scratch
+    chain: int | None = None  # index into MemoryPlan.chains, for a chain's block
     # (id of the input buffer, least delta, greatest delta) when anchored; None = unbounded
     anchor: tuple[int, int | None, int | None] | None = None
     ident: int = -1
@@ -45,8 +47,11 @@ class Buffer:
 class MemoryPlan:
     arena_bytes: int
     buffers: list[Buffer]
-    location: dict[int, tuple[str, int]]  # tensor -> ("input", 0) or ("arena", offset)
+    location: dict[int, tuple[str, int]]  # tensor -> ("arena", offset)
     scratch: dict[int, tuple[int, int]] = field(default_factory=dict)  # step -> (offset, bytes)
+    chains: list[Chain] = field(default_factory=list)  # fused row-band chains
+    chain_blocks: list[int] = field(default_factory=list)  # arena offset of each chain's block
+    steps: list[Step] = field(default_factory=list)
 
     def live_bytes(self, steps: int) -> list[int]:
         """Arena bytes in use (from the lowest to the highest live byte) at each step."""
@@ -66,7 +71,8 @@ class MemoryPlan:
                 {
                     "tensors": [{"index": t, "name": graph.tensors[t].name,
                                  "shape": list(graph.tensors[t].shape)} for t in b.tensors],
-                    "kind": "scratch" if b.scratch_of is not None else "activation",
+                    "kind": ("scratch" if b.scratch_of is not None else
+                             "band buffers" if b.chain is not None else "activation"),
                     "bytes": b.size, "offset": b.offset, "first_step": b.first, "last_step": b.last,
                     **({"overlaps_input": {
                         "tensors": by_id[b.anchor[0]].tensors,
@@ -75,6 +81,8 @@ class MemoryPlan:
                 }
                 for b in sorted(self.buffers, key=lambda b: (b.first, b.offset))
             ],
+            "fused_chains": [dict(c.to_json(graph, self.steps), block_offset=off)
+                             for c, off in zip(self.chains, self.chain_blocks)],
         }
 
 
@@ -86,10 +94,19 @@ def _align_down(n: int) -> int:
     return n // ALIGN * ALIGN
 
 
-def plan_memory(graph: Graph, steps: list[Step], overlap: bool = True) -> MemoryPlan:
+def plan_memory(graph: Graph, steps: list[Step], overlap: bool = True,
+                chains: list[Chain] = (), check: bool = True) -> MemoryPlan:
     """Plan the arena. overlap=False gives the plain plan (no anchored pairs), for
-    comparison."""
+    comparison. chains: fused row-band chains (compiler/bands.py); their intermediate
+    tensors get no buffer, each chain one block (band buffers and kernel scratch) alive
+    from its first step to its last, its source and sink alive over all of it.
+    check=False skips verify (for trial plans whose only use is their size)."""
     graph_input = graph.inputs[0]
+    chains = list(chains)
+    in_chain = {i: c for c in chains for i in c.steps}
+    hidden = {steps[i].output for c in chains for i in range(c.first, c.last)}
+    if any(c.streamed for c in chains):
+        hidden.add(graph_input)
     root: dict[int, int] = {}
 
     def find(t: int) -> int:
@@ -101,36 +118,45 @@ def plan_memory(graph: Graph, steps: list[Step], overlap: bool = True) -> Memory
         if s.kernel == "alias":
             root[s.output] = find(s.input)
 
+    # Unless a chain streams it, the graph input lives in the arena: the streaming API
+    # fills it whole before step 0.
+    in_root = find(graph_input)
     buffers: dict[int, Buffer] = {}
+    if in_root not in hidden:
+        buffers[in_root] = Buffer([graph_input], graph.tensors[in_root].num_bytes, 0, 0)
     for i, s in enumerate(steps):
+        c = in_chain.get(i)
+        start, stop = (c.first, c.last) if c else (i, i)
         for t in (*s.inputs, s.output):
             r = find(t)
-            if r == graph_input:
+            if r in hidden:
                 continue
-            b = buffers.setdefault(r, Buffer([], graph.tensors[r].num_bytes, i, i))
+            b = buffers.setdefault(r, Buffer([], graph.tensors[r].num_bytes, start, stop))
             if t not in b.tensors:
                 b.tensors.append(t)
-            b.first = min(b.first, i)
-            b.last = max(b.last, i)
+            b.first = min(b.first, start)
+            b.last = max(b.last, stop)
     out_root = find(graph.outputs[0])
     if out_root in buffers:
         buffers[out_root].last = len(steps)  # read by the final copy to the caller's output
     everything = list(buffers.values())
     scratch_buffers: dict[int, Buffer] = {}
     for i, s in enumerate(steps):
-        if s.scratch:
+        if s.scratch and i not in in_chain:
             scratch_buffers[i] = Buffer([], s.scratch, i, i, scratch_of=i)
             everything.append(scratch_buffers[i])
+    blocks = [Buffer([], c.block_bytes, c.first, c.last, chain=n) for n, c in enumerate(chains)]
+    everything += blocks
     for n, b in enumerate(everything):
         b.ident = n
 
     # Anchors: the step's input dies at this step and its kernel allows the overlap.
     if overlap:
         for i, s in enumerate(steps):
-            if s.overlap is None or s.kernel == "alias" or s.extra_inputs:
+            if s.overlap is None or s.kernel == "alias" or s.extra_inputs or i in in_chain:
                 continue
             src, dst = find(s.input), find(s.output)
-            if src == graph_input or src == dst or src not in buffers or dst not in buffers:
+            if src == dst or src not in buffers or dst not in buffers:
                 continue
             bi, bo = buffers[src], buffers[dst]
             if bi.last != i or bo.first != i or bo.anchor is not None:
@@ -140,36 +166,46 @@ def plan_memory(graph: Graph, steps: list[Step], overlap: bool = True) -> Memory
                          None if lo is None else _align(lo),
                          None if hi is None else _align_down(hi))
 
-    # Anchored buffers form chains (each buffer anchors at most one other, and is anchored
-    # by at most one); each chain is laid out with the least span, then placed rigidly.
+    # Anchored buffers form runs (each buffer anchors at most one other, and is anchored
+    # by at most one); each run is laid out with the least span, then placed rigidly.
     successor = {b.anchor[0]: b for b in everything if b.anchor is not None}
     groups = []
     for b in everything:
         if b.anchor is not None:
-            continue  # not a chain's head
-        chain = [b]
-        while chain[-1].ident in successor:
-            chain.append(successor[chain[-1].ident])
-        groups.append(list(zip(chain, _layout_chain(chain))))
+            continue  # not a run's head
+        run = [b]
+        while run[-1].ident in successor:
+            run.append(successor[run[-1].ident])
+        groups.append(list(zip(run, _layout_anchored(run))))
 
     placed: list[Buffer] = []
     for group in sorted(groups, key=lambda g: (-max(b.size for b, _ in g), min(b.first for b, _ in g))):
         _place(group, placed)
 
     location: dict[int, tuple[str, int]] = {}
-    for s in steps:
-        for t in (*s.inputs, s.output):
-            r = find(t)
-            location[t] = ("input", 0) if r == graph_input else ("arena", buffers[r].offset)
+    for t in (graph_input, *(t for s in steps for t in (*s.inputs, s.output))):
+        if find(t) not in hidden:
+            location[t] = ("arena", buffers[find(t)].offset)
     arena = _align(max((b.offset + b.size for b in placed), default=0))
     plan = MemoryPlan(arena, placed, location,
-                      {i: (b.offset, b.size) for i, b in scratch_buffers.items()})
-    verify(plan)
+                      {i: (b.offset, b.size) for i, b in scratch_buffers.items()},
+                      chains, [b.offset for b in blocks], steps)
+    if check:
+        verify(plan)
     return plan
 
 
-def _layout_chain(chain: list[Buffer]) -> list[int]:
-    """Offsets (relative, >= 0, aligned) for a chain b0 -> b1 -> ... where b[k+1] starts
+def chain_bases(plan: MemoryPlan, n: int) -> dict[str, int]:
+    """Arena offsets of the regions chain n's schedule refers to (compiler/bands.py)."""
+    c = plan.chains[n]
+    bases = {BLOCK: plan.chain_blocks[n], SINK: plan.location[c.sink][1]}
+    if not c.streamed:
+        bases[SOURCE] = plan.location[c.source][1]
+    return bases
+
+
+def _layout_anchored(chain: list[Buffer]) -> list[int]:
+    """Offsets (relative, >= 0, aligned) for a run b0 -> b1 -> ... where b[k+1] starts
     within b[k]'s anchor range of b[k], with the least total span: binary search on the
     span W; for a given W the feasible starts of each buffer form one interval, propagated
     forward, then a consistent choice is made backward."""
@@ -240,16 +276,24 @@ def _anchored(out: Buffer, inp: Buffer) -> bool:
 
 def verify(plan: MemoryPlan) -> None:
     """Every two buffers alive at the same step are disjoint in the arena, unless they are an
-    anchored input/output pair at exactly their anchor's delta; offsets are aligned."""
+    anchored input/output pair at exactly their anchor's delta; offsets are aligned; every
+    fused chain's schedule computes what its layers compute (bands.verify_chain)."""
     bufs = plan.buffers
     for b in bufs:
         if b.offset < 0 or b.offset % ALIGN or b.offset + b.size > plan.arena_bytes:
-            raise AssertionError(f"buffer {b.tensors or b.scratch_of} misplaced at {b.offset}")
+            raise AssertionError(f"buffer {_name(b)} misplaced at {b.offset}")
     for i, a in enumerate(bufs):
         for b in bufs[i + 1:]:
             if not (a.overlaps_in_time(b) and a.overlaps_in_space(b)):
                 continue
             pair = _anchored(a, b) or _anchored(b, a)
             if not pair:
-                raise AssertionError(f"buffers {a.tensors or a.scratch_of} and "
-                                     f"{b.tensors or b.scratch_of} overlap")
+                raise AssertionError(f"buffers {_name(a)} and {_name(b)} overlap")
+    for n, c in enumerate(plan.chains):
+        verify_chain(c, plan.steps, chain_bases(plan, n), plan.arena_bytes)
+
+
+def _name(b: Buffer) -> str:
+    if b.chain is not None:
+        return f"chain {b.chain} block"
+    return f"scratch of step {b.scratch_of}" if b.scratch_of is not None else f"tensors {b.tensors}"

@@ -70,15 +70,23 @@ class Graph:
         """A location prefix for error messages: file, operator index and name, tensor."""
         text = f"{self.path.name}: operator {op.index} ({op.name})"
         if tensor is not None and tensor >= 0:
-            text += f", tensor {tensor} '{self.tensors[tensor].name}'"
+            text += f", {self.tensor_label(tensor)}"
         return text
+
+    def tensor_label(self, tensor: int) -> str:
+        """'tensor 3 'name'' for error messages; 'tensor 3 (unnamed)' without a name."""
+        name = self.tensors[tensor].name
+        return f"tensor {tensor} {name!r}" if name else f"tensor {tensor} (unnamed)"
 
 
 def read_tflite(path: Path) -> Graph:
     """Parse the first subgraph of a .tflite file. Raises UnsupportedModelError on a file
     that is not a readable TFLite flatbuffer."""
     path = Path(path)
-    buf = path.read_bytes()
+    try:
+        buf = path.read_bytes()
+    except OSError as exc:
+        raise UnsupportedModelError(f"{path}: cannot read the model ({exc.strerror or exc})") from exc
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise UnsupportedModelError(
             f"{path}: not a TFLite flatbuffer (no 'TFL3' identifier; truncated or wrong file)"
@@ -104,7 +112,9 @@ def _read_tensor(model, graph, index: int) -> Tensor:
     dtype = _TYPE_NAMES.get(t.Type(), f"type {t.Type()}")
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
     signature = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else shape
-    tensor = Tensor(index, t.Name().decode("utf-8", "replace"), shape, dtype)
+    # Names are optional in the schema (a stripped model has none); messages then say so.
+    name = t.Name()
+    tensor = Tensor(index, name.decode("utf-8", "replace") if name else "", shape, dtype)
     tensor.dynamic = any(d < 0 for d in signature[1:])
     q = t.Quantization()
     if q is not None and q.ScaleLength():
@@ -124,7 +134,8 @@ def _read_operator(model, graph, index: int) -> Operator:
     builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
     name = _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
     if builtin == tflite.BuiltinOperator.CUSTOM:
-        name = f"CUSTOM:{code.CustomCode().decode('utf-8', 'replace')}"
+        custom = code.CustomCode()
+        name = f"CUSTOM:{custom.decode('utf-8', 'replace') if custom else '?'}"
     inputs = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
     outputs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
     return Operator(index, name, inputs, outputs, _read_options(op, name))

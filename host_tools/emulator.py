@@ -55,6 +55,8 @@ class Board:
     uart0: int  # CMSDK UART0 base (PK_BOARD_UART0_BASE)
     insn_per_tick: tuple[int, int]  # instruction counter resolution, numerator/denominator
     ram: tuple[tuple[int, int], ...]  # (address, bytes) of every RAM region the image uses
+    uarts: int = 5  # CMSDK UARTs of the machine (QEMU gives each a -serial backend)
+    timer0: int | None = 0x40000000  # CMSDK TIMER0 (the counter); None: SysTick counts
 
 
 BOARDS: dict[str, Board] = {
@@ -84,6 +86,8 @@ BOARDS: dict[str, Board] = {
         uart0=0x49303000,
         insn_per_tick=(125, 4),  # SysTick at 32 MHz: 31.25 instructions per tick
         ram=((0x20000000, 512 << 10),),  # DTCM; the bank SRAM is scanned as bank_addr
+        uarts=6,
+        timer0=None,
     ),
 }
 
@@ -110,11 +114,14 @@ def qemu_command(
     icount: bool = True,
     semihosting: bool = True,
     gdb_port: int | None = None,
+    serial_files: list[Path] | None = None,
 ) -> list[str]:
     """The qemu-system-arm command line for ``elf`` on ``board`` (a key of BOARDS).
 
     ``serial_port``: UART0 on a loopback TCP server at that port that waits for one
     client before the guest starts; None puts UART0 on QEMU's stdio instead.
+    ``serial_files``: instead, UART0, UART1, ... each written to a file (a backend that
+    never makes the guest wait, so instruction counts do not depend on a reader).
     ``frame_bank``: a PKFB file preloaded into RAM at the board's bank address.
     ``gdb_port``: a gdbstub on that loopback port, the guest halted until a debugger
     says continue (``-S``); see host_tools/gdb_rsp.py.
@@ -130,7 +137,10 @@ def qemu_command(
         cmd += ["-device", f"loader,file={frame_bank},addr={b.bank_addr:#x},force-raw=on"]
     if gdb_port is not None:
         cmd += ["-gdb", f"tcp:127.0.0.1:{gdb_port}", "-S"]
-    if serial_port is None:
+    if serial_files is not None:
+        for path in serial_files:
+            cmd += ["-serial", f"file:{path}"]
+    elif serial_port is None:
         cmd += ["-serial", "stdio"]
     else:
         cmd += [

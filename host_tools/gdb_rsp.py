@@ -1,7 +1,9 @@
-"""A minimal GDB remote serial protocol client, for reading an emulated device's RAM back.
+"""A minimal GDB remote serial protocol client, for reading an emulated device's RAM back
+and feeding its emulated sensor.
 
-Only what the privacy tests need: software breakpoints (``Z0``), continue (``c``),
-register read (``g``) and memory read (``m``), against QEMU's gdbstub
+Only what the privacy tests and the sensor feeder (host_tools/sensor.py) need: software
+breakpoints (``Z0``), continue (``c``) with a deadline and interrupt (``\x03``), register
+read (``g``), memory read (``m``) and write (``M``), against QEMU's gdbstub
 (``-gdb tcp:127.0.0.1:PORT -S``). Packets are ``$data#checksum`` with ``+`` acks
 (the protocol's default mode); see the GDB manual, "Remote Protocol".
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Self
 
 CHUNK_BYTES = 2048  # bytes per `m` request: 4 KiB of hex, within QEMU's packet size
+WRITE_CHUNK_BYTES = 1024  # bytes per `M` request: its 2 KiB of hex must fit QEMU's buffer
 PIPELINE = 4  # `m` requests in flight at once (more gains nothing on loopback)
 _NM_LINE = re.compile(r"^([0-9a-fA-F]+)\s+\w\s+(\S+)$")
 
@@ -151,6 +154,13 @@ class GdbClient:
         Stopped on one of our breakpoints, the stub would stop there again at once, so
         (as GDB does) remove it, single-step (``s``), put it back, then continue.
         """
+        early = self.resume()
+        return early if early is not None else self._recv_packet()
+
+    def resume(self) -> bytes | None:
+        """Start the target running (stepping off a breakpoint first, as :meth:`cont`)
+        and return at once; :meth:`wait_stop` collects the stop reply. Returns the stop
+        reply instead if the target exited or died during the step."""
         pc = self.read_register(15) if self._breakpoints else None
         if pc is not None and pc in self._breakpoints:
             self.remove_breakpoint(pc)
@@ -160,6 +170,22 @@ class GdbClient:
             if not reply.startswith((b"T", b"S")):
                 return reply  # exited or died during the step
         self._send_packet(b"c")
+        return None
+
+    def wait_stop(self, timeout_s: float) -> bytes | None:
+        """The stop reply of a running target, or None if it is still running after
+        ``timeout_s`` seconds (then :meth:`interrupt` stops it)."""
+        self._sock.settimeout(timeout_s)
+        try:
+            return self._recv_packet()
+        except TimeoutError:
+            return None
+        finally:
+            self._sock.settimeout(self.timeout_s)
+
+    def interrupt(self) -> bytes:
+        """Stop a running target (``\x03``, no packet framing) and return its stop reply."""
+        self._sock.sendall(b"\x03")
         return self._recv_packet()
 
     def read_register(self, number: int) -> int:
@@ -199,6 +225,27 @@ class GdbClient:
                     raise GdbError(f"{req.decode()}: {len(data)} bytes in the reply")
                 out += data
         return bytes(out)
+
+
+    def write_memory(
+        self, addr: int, data: bytes, chunk: int = WRITE_CHUNK_BYTES, pipeline: int = PIPELINE
+    ) -> None:
+        """``M``: write ``data`` at ``addr``, in requests of at most ``chunk`` bytes, up to
+        ``pipeline`` in flight at once (the stub answers them in order)."""
+        starts = list(range(0, len(data), chunk))
+        for i in range(0, len(starts), pipeline):
+            reqs = [
+                f"M{addr + s:x},{len(data[s : s + chunk]):x}:".encode()
+                + data[s : s + chunk].hex().encode()
+                for s in starts[i : i + pipeline]
+            ]
+            self._sock.sendall(b"".join(b"$" + r + b"#" + _checksum(r) for r in reqs))
+            for req in reqs:
+                self._expect_ack(req)
+                reply = self._recv_packet()
+                if reply != b"OK":
+                    head = req.split(b":")[0].decode()
+                    raise GdbError(f"{head}: stub answered {reply[:20]!r}")
 
 
 def _unescape(data: bytes) -> bytes:

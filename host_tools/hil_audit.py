@@ -634,8 +634,17 @@ def make_target(
 
 
 def frame_shape_from_elf(elf: str | os.PathLike[str]) -> tuple[int, int, int] | None:
-    """The model input shape, guessed from the size of the firmware's ``model_input``
-    buffer (square inputs: s*s gray or s*s*3 RGB). None when it cannot be told."""
+    """The model input shape: the ``input_shape`` of the build manifest beside the ELF,
+    else guessed from the size of an older firmware's ``model_input`` buffer (square
+    inputs: s*s gray or s*s*3 RGB; streaming firmware has no such buffer). None when it
+    cannot be told."""
+    manifest = Path(elf).with_name("build_manifest.json")
+    try:
+        shape = json.loads(manifest.read_text())["input_shape"]
+        if len(shape) == 3:
+            return (int(shape[0]), int(shape[1]), int(shape[2]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     try:
         size = elf_symbols(Path(elf))["model_input"][1]
     except (KeyError, ValueError, OSError):

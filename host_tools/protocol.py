@@ -1,8 +1,10 @@
-"""Peekless device-to-host wire protocol (docs/PROTOCOL.md, version 1).
+"""Peekless device-to-host wire protocol (docs/PROTOCOL.md, version 2).
 
 A frame on the serial link is ``COBS(body) 0x00`` with
 ``body = type:u8 | payload | crc:u32le`` and ``crc = zlib.crc32(type | payload)``.
-Every record type has exactly one payload size.
+Every record type has exactly one payload size per protocol version: version 2 appends
+the decision rule to HELLO (68 bytes); a version 1 HELLO (60 bytes, no rule: argmax) is
+still decoded, so older captures and devices stay readable.
 
 This module holds the record types, the encoder, the strict body decoder and an
 incremental :class:`StreamParser` that accounts for every byte it is fed: each byte ends
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 
 from cobs import cobs
 
-PROTO_VERSION = 1
+PROTO_VERSION = 2
+PROTO_VERSIONS = (1, 2)
 
 TYPE_HELLO = 0x01
 TYPE_DECISION = 0x02
@@ -26,7 +29,12 @@ TYPE_STATS = 0x03
 TYPE_BYE = 0x04
 
 #: Payload size in bytes of each record type (type byte and CRC not included).
-PAYLOAD_SIZES: dict[int, int] = {TYPE_HELLO: 60, TYPE_DECISION: 5, TYPE_STATS: 20, TYPE_BYE: 4}
+PAYLOAD_SIZES: dict[int, int] = {TYPE_HELLO: 68, TYPE_DECISION: 5, TYPE_STATS: 20, TYPE_BYE: 4}
+HELLO_V1_PAYLOAD = 60  # a version 1 HELLO: no decision rule
+#: Every payload size a record type may have (the current one, and older versions').
+ACCEPTED_PAYLOAD_SIZES: dict[int, frozenset[int]] = {
+    t: frozenset({n, HELLO_V1_PAYLOAD} if t == TYPE_HELLO else {n}) for t, n in PAYLOAD_SIZES.items()
+}
 RECORD_NAMES: dict[int, str] = {
     TYPE_HELLO: "HELLO",
     TYPE_DECISION: "DECISION",
@@ -46,13 +54,19 @@ _CRC_SIZE = 4
 _STR_FIELD = 12
 _SHA_SIZE = 32
 
-_HELLO_FMT = struct.Struct("<BBBB12s12s32s")
+_HELLO_FMT = struct.Struct("<BBBB12s12s32s")  # version 1, and the start of version 2
+_HELLO_RULE_FMT = struct.Struct("<BBhhBB")  # version 2: the decision rule
+RULE_KINDS = 4  # 0 argmax, 1 threshold, 2 k_of_n, 3 hysteresis (host_tools/decision_rule)
+RULE_MAX_N = 32
+RULE_THRESHOLD_RANGE = (-256, 256)
+ARGMAX_RULE_FIELDS = (0, 1, 1, 1, 1, 1)  # what a version 1 HELLO means
 _DECISION_FMT = struct.Struct("<IB")
 _STATS_FMT = struct.Struct("<IIIQ")
 _BYE_FMT = struct.Struct("<I")
 _CRC_FMT = struct.Struct("<I")
 
-assert _HELLO_FMT.size == PAYLOAD_SIZES[TYPE_HELLO]
+assert _HELLO_FMT.size == HELLO_V1_PAYLOAD
+assert _HELLO_FMT.size + _HELLO_RULE_FMT.size == PAYLOAD_SIZES[TYPE_HELLO]
 assert _DECISION_FMT.size == PAYLOAD_SIZES[TYPE_DECISION]
 assert _STATS_FMT.size == PAYLOAD_SIZES[TYPE_STATS]
 assert _BYE_FMT.size == PAYLOAD_SIZES[TYPE_BYE]
@@ -84,7 +98,11 @@ class ProtocolError(ValueError):
 
 @dataclass(frozen=True)
 class Hello:
-    """The device's statement of its build manifest, sent once at boot."""
+    """The device's statement of its build manifest, sent once at boot.
+
+    The rule fields (version 2) say how the device turns its two int8 outputs into the
+    person bit (host_tools/decision_rule.py); their defaults are argmax, which is what a
+    version 1 HELLO means."""
 
     proto_version: int
     build_kind: int
@@ -93,8 +111,18 @@ class Hello:
     fw_version: str
     board: str
     model_sha256: bytes
+    rule_kind: int = 0
+    person_index: int = 1
+    threshold: int = 1
+    threshold_low: int = 1
+    k: int = 1
+    n: int = 1
 
     TYPE = TYPE_HELLO
+
+    def rule_fields(self) -> tuple[int, ...]:
+        return (self.rule_kind, self.person_index, self.threshold, self.threshold_low,
+                self.k, self.n)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -202,7 +230,7 @@ def encode_payload(record: Record) -> bytes:
         sha = bytes(record.model_sha256)
         if len(sha) != _SHA_SIZE:
             raise ValueError(f"HELLO model_sha256: want {_SHA_SIZE} bytes, got {len(sha)}")
-        return _HELLO_FMT.pack(
+        head = _HELLO_FMT.pack(
             _check_uint("HELLO", "proto_version", record.proto_version, 8),
             _check_uint("HELLO", "build_kind", record.build_kind, 8),
             _check_uint("HELLO", "policy", record.policy, 8),
@@ -211,6 +239,14 @@ def encode_payload(record: Record) -> bytes:
             _encode_str("board", record.board),
             sha,
         )
+        if record.proto_version == 1:
+            if record.rule_fields() != ARGMAX_RULE_FIELDS:
+                raise ValueError("HELLO version 1 has no decision rule fields (argmax only)")
+            return head
+        problem = _rule_problem(record)
+        if problem:
+            raise ValueError(f"HELLO {problem}")
+        return head + _HELLO_RULE_FMT.pack(*record.rule_fields())
     if isinstance(record, Decision):
         flags = _check_uint("DECISION", "flags", record.flags, 8)
         if flags & DECISION_RESERVED_FLAGS:
@@ -257,6 +293,21 @@ def _decode_str(field: str, raw: bytes) -> str:
     return text.decode("ascii")
 
 
+def _rule_problem(hello: Hello) -> str:
+    """What is wrong with a HELLO's decision rule fields ('' when nothing)."""
+    if not 0 <= hello.rule_kind < RULE_KINDS:
+        return f"rule_kind {hello.rule_kind}: unknown (want 0..{RULE_KINDS - 1})"
+    if hello.person_index not in (0, 1):
+        return f"person_index {hello.person_index}: want 0 or 1"
+    for name in ("threshold", "threshold_low"):
+        value = getattr(hello, name)
+        if not RULE_THRESHOLD_RANGE[0] <= value <= RULE_THRESHOLD_RANGE[1]:
+            return f"{name} {value}: outside {RULE_THRESHOLD_RANGE[0]}..{RULE_THRESHOLD_RANGE[1]}"
+    if not 1 <= hello.k <= hello.n <= RULE_MAX_N:
+        return f"k {hello.k}, n {hello.n}: want 1 <= k <= n <= {RULE_MAX_N}"
+    return ""
+
+
 def decode_body(body: bytes) -> Record:
     """Decode one COBS-decoded body into a record.
 
@@ -273,8 +324,10 @@ def decode_body(body: bytes) -> Record:
         raise ProtocolError(f"unknown type 0x{type_code:02x}")
     payload = body[1:-_CRC_SIZE]
     want = PAYLOAD_SIZES[type_code]
-    if len(payload) != want:
-        raise ProtocolError(f"bad size for {name}: got {len(payload)} want {want}")
+    if len(payload) not in ACCEPTED_PAYLOAD_SIZES[type_code]:
+        older = sorted(ACCEPTED_PAYLOAD_SIZES[type_code] - {want})
+        also = f" (or {', '.join(map(str, older))} for an older version)" if older else ""
+        raise ProtocolError(f"bad size for {name}: got {len(payload)} want {want}{also}")
     (crc,) = _CRC_FMT.unpack(body[-_CRC_SIZE:])
     computed = zlib.crc32(body[:-_CRC_SIZE])
     if crc != computed:
@@ -283,22 +336,24 @@ def decode_body(body: bytes) -> Record:
         )
 
     if type_code == TYPE_HELLO:
-        proto, build, policy, budget, fw, board, sha = _HELLO_FMT.unpack(payload)
-        if proto != PROTO_VERSION:
-            raise ProtocolError(f"HELLO proto_version {proto}: unsupported (want {PROTO_VERSION})")
+        proto, build, policy, budget, fw, board, sha = _HELLO_FMT.unpack_from(payload)
+        if proto not in PROTO_VERSIONS:
+            raise ProtocolError(
+                f"HELLO proto_version {proto}: unsupported (want one of {PROTO_VERSIONS})"
+            )
+        if (proto == 1) != (len(payload) == HELLO_V1_PAYLOAD):
+            raise ProtocolError(f"HELLO proto_version {proto} with a {len(payload)}-byte payload")
+        rule = _HELLO_RULE_FMT.unpack_from(payload, _HELLO_FMT.size) if proto > 1 else ()
         if build not in (BUILD_PRODUCTION, BUILD_HIL):
             raise ProtocolError(f"HELLO build_kind {build}: unknown (want 0 or 1)")
         if policy not in (POLICY_PER_FRAME, POLICY_EVENT_ONLY):
             raise ProtocolError(f"HELLO policy {policy}: unknown (want 0 or 1)")
-        return Hello(
-            proto_version=proto,
-            build_kind=build,
-            policy=policy,
-            leak_budget_bits=budget,
-            fw_version=_decode_str("fw_version", fw),
-            board=_decode_str("board", board),
-            model_sha256=sha,
-        )
+        hello = Hello(proto, build, policy, budget, _decode_str("fw_version", fw),
+                      _decode_str("board", board), sha, *rule)  # fmt: skip
+        problem = _rule_problem(hello)
+        if problem:
+            raise ProtocolError(f"HELLO {problem}")
+        return hello
     if type_code == TYPE_DECISION:
         seq, flags = _DECISION_FMT.unpack(payload)
         if flags & DECISION_RESERVED_FLAGS:
@@ -328,7 +383,10 @@ def decode_frame(frame: bytes) -> Record:
 
 # Encoded lengths (without delimiter) of valid frames, longest first, for recovering a
 # valid frame that follows garbage with no 0x00 in between.
-_ENCODED_SIZES = sorted({size - 1 for size in FRAME_SIZES.values()}, reverse=True)
+_ENCODED_SIZES = sorted(
+    {_cobs_size(1 + n + _CRC_SIZE) for sizes in ACCEPTED_PAYLOAD_SIZES.values() for n in sizes},
+    reverse=True,
+)
 
 
 def _try_frame(chunk: bytes) -> tuple[Record | None, str]:

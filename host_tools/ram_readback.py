@@ -54,17 +54,16 @@ def readback_regions(
     """(address, bytes) to read back at each checkpoint.
 
     ``full_ram``: every RAM region of the board (Board.ram), whole; otherwise only what
-    the image uses: .data+.bss and the top 64 KiB of stack. Plus the frame bank window
-    as far as the bank file reaches.
+    the image uses: its stack (at the bottom of RAM), .data and .bss. Plus the frame bank
+    window as far as the bank file reaches.
     """
     b = board_info(board)
     if full_ram:
         regions = list(b.ram)
     else:
-        start = symbol_address(elf, "pk_ld_data_start")
+        start = symbol_address(elf, "pk_ld_stack_limit")
         bss_end = symbol_address(elf, "pk_ld_bss_end")
-        top = symbol_address(elf, "pk_ld_stack_top")
-        regions = [(start, bss_end - start), (top - (64 << 10), 64 << 10)]
+        regions = [(start, bss_end - start)]
     if frame_bank is not None:
         regions.append((b.bank_addr, min(Path(frame_bank).stat().st_size, b.bank_bytes)))
     return regions

@@ -103,7 +103,7 @@ def run_demo(out: Path | None, images: int = 3000, epochs: int | None = None, se
 
     steps.start("writing the report")
     report = {
-        "run_dir": str(run.resolve()),
+        "run_dir": run.name,  # its own folder: an absolute path would carry the home folder
         "dataset_manifest_sha256": manifest_sha256(manifest),
         "model_sha256": compiled.model_sha256,
         "board": board,

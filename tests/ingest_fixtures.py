@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -454,3 +455,25 @@ def build(root: Path, out: Path, workers: int = 0, **kw) -> Path:
     kw.setdefault("contributor", "carol")
     opts = BuildOptions(size=24, workers=workers)
     return build_folders(root, out, "CC-BY-4.0", "signed release forms, 2024-05", opts=opts, **kw)
+
+
+_SKIP_LINE = re.compile(r"^  skipped #(\d+) (\w+) \((.*)\): (.*)$")
+
+
+def build_logged(root: Path, out: Path, **kw) -> tuple[Path, dict[str, tuple[int, str]], list]:
+    """``build``, also returning what the terminal showed: {path relative to root: (input
+    number, reason)} of every skipped input, and all the lines."""
+    lines: list[str] = []
+    manifest = build(root, out, echo=lines.append, **kw)
+    return manifest, parse_skips(lines, root), lines
+
+
+def parse_skips(lines: list[str], root: Path) -> dict[str, tuple[int, str]]:
+    """{path relative to root: (input number, reason)} from a build's terminal lines."""
+    found = {}
+    for line in lines:
+        m = _SKIP_LINE.match(line)
+        if m:
+            rel = Path(m.group(4)).relative_to(root).as_posix()
+            found[rel] = (int(m.group(1)), m.group(2))
+    return found

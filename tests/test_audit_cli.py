@@ -154,7 +154,10 @@ def test_emulate_prints_what_the_device_sends(clean_elf, capsys):
     assert main(["emulate", "--elf", str(clean_elf.elf), "--canaries", "3"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("HELLO fw=") and out[1].startswith("DECISION seq=0 person=")
-    assert out[-1].startswith("3 DECISIONs, 141 bytes, QEMU exit 0")
+    from host_tools.protocol import FRAME_SIZES, TYPE_BYE, TYPE_DECISION, TYPE_HELLO, TYPE_STATS
+
+    size = FRAME_SIZES[TYPE_HELLO] + 3 * FRAME_SIZES[TYPE_DECISION] + FRAME_SIZES[TYPE_STATS]
+    assert out[-1].startswith(f"3 DECISIONs, {size + FRAME_SIZES[TYPE_BYE]} bytes, QEMU exit 0")
 
 
 @pytest.mark.emulator

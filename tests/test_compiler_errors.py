@@ -59,3 +59,11 @@ def test_mean_over_channels_is_refused(tmp_path):
     path = convert_int8(model, tmp_path / "mean_c.tflite")
     with pytest.raises(UnsupportedModelError, match=r"mean_c.tflite: operator \d+ \(MEAN\): only MEAN over height and width"):
         compile_model(path, tmp_path / "gen")
+
+
+def test_missing_file_is_one_line(tmp_path, capsys):
+    from peekless.cli import main
+
+    assert main(["compile", str(tmp_path / "nowhere.tflite"), "--out", str(tmp_path / "gen")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nowhere.tflite: cannot read the model" in err

@@ -161,12 +161,15 @@ def test_noise_has_std_noise_multiplier_times_clip_over_the_expected_batch():
 
 
 def test_exactly_one_of_noise_and_target_epsilon(tmp_path):
+    from peekless.errors import UserError
     from training.dp import train_dp
 
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(UserError, match="exactly one"):
         train_dp(tmp_path / "m.json", tmp_path, noise_multiplier=1.0, target_epsilon=8.0)
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(UserError, match="exactly one"):
         train_dp(tmp_path / "m.json", tmp_path)
+    with pytest.raises(UserError, match="--init-model"):
+        train_dp(tmp_path / "m.json", tmp_path, noise_multiplier=1.0, init_model=tmp_path / "x")
 
 
 @pytest.fixture(scope="module")
@@ -225,9 +228,11 @@ def test_the_dp_model_has_no_batchnorm_and_quantises_and_compiles(dp_run, tmp_pa
 
 def _history(model_dir, manifest):
     from training.ingest import manifest_sha256
+    from training.run_paths import path_for_record
 
+    recorded = path_for_record(manifest, model_dir)  # as train and train_dp record it
     (model_dir / "training_history.json").write_text(json.dumps(
-        {"dataset": {"manifest": str(manifest), "manifest_sha256": manifest_sha256(manifest)}}
+        {"dataset": {"manifest": recorded, "manifest_sha256": manifest_sha256(manifest)}}
     ))  # fmt: skip
 
 

@@ -26,8 +26,8 @@ def assert_bit_exact(got: np.ndarray, ref: np.ndarray, what: str) -> None:
                     f"inputs differ, max {np.abs(diff).max()} LSB")
 
 
-def check_model(tflite_path, out_dir, inputs: int, seed: int) -> None:
-    result = compile_model(tflite_path, out_dir / "gen")
+def check_model(tflite_path, out_dir, inputs: int, seed: int, fuse=True) -> None:
+    result = compile_model(tflite_path, out_dir / "gen", fuse=fuse)
     runner = build_host_runner(out_dir / "gen")
     graph = read_tflite(tflite_path)
     shape = graph.tensors[graph.inputs[0]].shape[1:]
@@ -142,3 +142,51 @@ def test_more_ops_models_cover_the_new_ops(more_ops_tflite):
 
 def test_mlperf_reference_model_bit_exact(mlperf_tflite, tmp_path):
     check_model(mlperf_tflite, tmp_path, inputs=200, seed=7)
+
+
+# Fused row bands imposed on every fusable run, cut into chains at random, with odd rows
+# per call and spare rows (compiler/fusion.py fuse_everything): the chooser fuses few of
+# these small models, so these are what hold the band schedules to LiteRT on every op and
+# option (test_fused_seeds_cover_every_band_case says which).
+FUSED = (*(("random", s) for s in range(1000, 1008)), *(("more_ops", s) for s in range(2001, 2005)),
+         ("branches", 3000), ("branches", 3001))
+
+
+def _everything(seed):
+    from compiler.fusion import fuse_everything
+
+    return lambda graph, steps: fuse_everything(graph, steps, seed)
+
+
+@pytest.mark.parametrize(("kind", "seed"), FUSED)
+def test_random_model_fused_everywhere_bit_exact(kind, seed, request, tmp_path):
+    tflite = request.getfixturevalue(f"{kind}_tflite")(seed)
+    check_model(tflite, tmp_path, inputs=16, seed=seed, fuse=_everything(seed))
+
+
+def test_fused_seeds_cover_every_band_case(request):
+    from compiler.lower import lower
+
+    cases = set()
+    for kind, seed in FUSED:
+        graph = read_tflite(request.getfixturevalue(f"{kind}_tflite")(seed))
+        steps = lower(graph)
+        chains = _everything(seed)(graph, steps)
+        cases.add("several chains" if len(chains) > 1 else "one chain")
+        for c in chains:
+            cases.add("streamed input" if c.streamed else "source in the arena")
+            for i in c.steps:
+                s, r = steps[i], steps[i].rows
+                cases.add(s.kernel)
+                cases.update(name for name, on in (
+                    ("stride", r["stride"] > 1), ("dilation", r["dilation"] > 1),
+                    ("padding above", r["pad_top"] > 0), ("no padding above", r["taps"] > 1 and r["pad_top"] == 0),
+                    ("depth multiplier", s.params.get("depth_multiplier", 1) > 1)) if on)
+            if any(n > 1 for n in c.chunks):
+                cases.add("several rows per call")
+            if any(op.kind == "move" for op in c.ops):
+                cases.add("moves")
+    assert cases >= {"several chains", "one chain", "streamed input", "source in the arena",
+                     "pk_conv2d_s8", "pk_conv2d_1x1_s8", "pk_depthwise_conv2d_s8", "pk_avg_pool2d_s8",
+                     "pk_max_pool2d_s8", "pk_pad_s8", "stride", "dilation", "padding above",
+                     "no padding above", "depth multiplier", "several rows per call", "moves"}, cases

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 
 HELLO, DECISION, STATS, BYE = 0x01, 0x02, 0x03, 0x04
-PAYLOAD_BYTES = {HELLO: 60, DECISION: 5, STATS: 20, BYE: 4}
+PAYLOAD_BYTES = {HELLO: 68, DECISION: 5, STATS: 20, BYE: 4}
 STUB_SHA256 = bytes(range(32))
 STUB_H = STUB_W = 16
 
@@ -211,10 +211,11 @@ def decode(capture: bytes, strict: bool = True) -> list[Record]:
 def check_hello(rec: Record, build_kind: int, board: str) -> None:
     assert rec.type == HELLO
     p = rec.payload
-    assert p[0:4] == bytes([1, build_kind, 0, 1])  # proto, build kind, per-frame, 1 bit
+    assert p[0:4] == bytes([2, build_kind, 0, 1])  # proto, build kind, per-frame, 1 bit
     assert p[4:16] == b"0.1.0".ljust(12, b"\0")
     assert p[16:28] == board.encode().ljust(12, b"\0")
     assert p[28:60] == STUB_SHA256
+    assert p[60:68] == bytes([0, 1, 1, 0, 1, 0, 1, 1])  # decision rule: argmax
 
 
 def check_hil_records(records: list[Record], frames: list[bytes], board: str) -> tuple:
@@ -311,8 +312,8 @@ def test_host_hil_run(builds, bank: Path, frames: list[bytes]) -> None:
 )
 def test_host_hil_bad_bank_exits_nonzero_after_hello_only(builds, tmp_path, frames, bad) -> None:
     path = tmp_path / "bad.pkfb"
-    if bad == "too_big":  # valid bank, frame larger than the QVGA RGB565 framebuffer
-        write_bank(path, [bytes(400 * 400)], 400, 400)
+    if bad == "too_big":  # valid bank, a row wider than the 1280-byte camera line buffer
+        write_bank(path, [bytes(1281 * 2)], 1281, 2)
     elif bad == "format":  # unknown pixel format code
         write_bank(path, [bytes(64)], 8, 8, channels=1, fmt=9)
     elif bad == "yuyv_odd_width":  # the bank is fine, preprocessing refuses it
@@ -324,12 +325,32 @@ def test_host_hil_bad_bank_exits_nonzero_after_hello_only(builds, tmp_path, fram
     proc = subprocess.run(
         [str(builds("host", "hil")), str(path)], capture_output=True, check=False, timeout=30
     )
-    # Any size and format up to the framebuffer reaches preprocessing, which refuses
-    # only geometry it cannot handle (odd-width YUYV).
+    # Any format and size whose rows fit the line buffer reaches preprocessing, which
+    # refuses only geometry it cannot handle (odd-width YUYV).
     want = EXIT_PREPROCESS if bad == "yuyv_odd_width" else EXIT_CAMERA
     assert proc.returncode == want
     records = decode(proc.stdout)  # strict: nothing unframed
     assert [r.type for r in records] == [HELLO]
+
+
+def test_host_hil_streams_frames_bigger_than_any_buffer(builds, tmp_path: Path) -> None:
+    """Frames are streamed row by row: a 1280x180 GRAY8 frame and a 640x300 RGB565 one
+    (230 KB and 384 KB, more than the whole old framebuffer) run, with the decisions the
+    stub model makes from the Python preprocessing of the same bytes."""
+    from training import camera_preprocess as cp
+
+    rng = random.Random(5)
+    for w, h, fmt in ((1280, 180, cp.FORMAT_GRAY8), (640, 300, cp.FORMAT_RGB565)):
+        n = w * h * cp.BYTES_PER_PIXEL[fmt]
+        frames = [bytes([lo + rng.randrange(40) for _ in range(n)]) for lo in (150, 60, 100)]
+        path = write_bank(tmp_path / f"big{fmt}.pkfb", frames, w, h, fmt=fmt)
+        proc = subprocess.run([str(builds("host", "hil")), str(path)], capture_output=True,
+                              check=False, timeout=60)  # fmt: skip
+        assert proc.returncode == 0, (w, h, fmt)
+        got = [struct.unpack("<IB", r.payload)[1] for r in decode(proc.stdout)
+               if r.type == DECISION]  # fmt: skip
+        inputs = [cp.preprocess_frame(f, w, h, fmt, STUB_H, STUB_W, 1) for f in frames]
+        assert got == [int(x.astype(int).sum() > 0) for x in inputs], (w, h, fmt)
 
 
 def test_make_twice_is_a_noop(builds, stub_model: Path, tmp_path: Path) -> None:
@@ -399,7 +420,7 @@ def _symbols(elf: Path) -> list[str]:
 @needs_cross
 def test_production_links_no_test_input_path(builds) -> None:
     names = _symbols(builds("an386", "production"))
-    assert "main" in names and "pk_hal_camera_capture" in names
+    assert "main" in names and "pk_hal_camera_begin" in names
     bad = [n for n in names if any(w in n.lower() for w in ("bank", "semihost", "leak"))]
     assert bad == []
     # The HIL image does have them, so the check above can see them.

@@ -117,7 +117,10 @@ def test_raw_frame_is_caught_by_canary_windows(leak_reports):
     report = leak_reports("raw_frame")
     assert "canary_windows" in failed(report)
     text = findings(report, "canary_windows")
-    assert "capture offset 79..9294: 9216 bytes of frame 0 from pixel offset 0" in text, text
+    from host_tools.protocol import FRAME_SIZES, TYPE_DECISION, TYPE_HELLO
+
+    at = FRAME_SIZES[TYPE_HELLO] + FRAME_SIZES[TYPE_DECISION]  # after HELLO and DECISION 0
+    assert f"capture offset {at}..{at + 9215}: 9216 bytes of frame 0 from pixel offset 0" in text, text
 
 
 def test_hex_frame_is_caught_in_the_hex_view(leak_reports):

@@ -40,7 +40,7 @@ def test_coco_build_forget_card_verify(tmp_path, capsys):
         str(out),
     ]
     assert main(argv) == 0
-    assert "built 3 of 3 images" in capsys.readouterr().out
+    assert "built 3 of 3 inputs" in capsys.readouterr().out
     m = load_manifest(out / "manifest.json")
     assert m["channels"] == 3 and m["name"] == "coco-mlperf"
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from ingest_fixtures import write_coco
 
+from peekless.errors import UserError
 from training.ingest.build import BuildOptions
 from training.ingest.coco import RULES, build_coco, label_image
 from training.ingest.manifest import assign_split, load_arrays, load_manifest, load_split
@@ -70,7 +71,7 @@ def test_build_labels_follow_the_rule(coco, tmp_path, rule):
     want = {i: c[RULE_COLUMN[rule]] for i, c in CASES.items() if c[RULE_COLUMN[rule]] is not None}
     assert got == want
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    skipped = {int(s["source"]): s["reason"] for s in report["skipped"]}
+    skipped = {int(s["source_id"]): s["reason"] for s in report["skipped"]}
     dropped = {i for i, c in CASES.items() if c[RULE_COLUMN[rule]] is None}
     assert skipped == {13: "missing", **{i: "small_person_only" for i in dropped}}
     assert m["rule"]["name"] == rule
@@ -139,5 +140,5 @@ def test_unknown_rule_and_missing_person_category(tmp_path):
     bad.write_text(
         json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "cat"}]})
     )
-    with pytest.raises(ValueError, match="person"):
+    with pytest.raises(UserError, match="person"):
         build_coco([bad], [tmp_path], tmp_path / "out")

@@ -1,7 +1,10 @@
 """Device preprocessing (firmware/app/pk_preprocess.c) equals the Python twin
 (training/camera_preprocess.py) byte for byte, for every camera format, on random frames.
 
-The C side is the firmware's own source file compiled into a small host harness; the
+The C side is the firmware's own source file compiled into a small host harness that
+feeds it the frame one camera row at a time through a one-row line buffer, as the
+firmware does, and asks for model input rows one at a time, all at once or in random
+bands (as a streaming model does); it also checks every camera row is read once. The
 integration tests on the emulated boards (tests/test_boards.py) then check that what the
 device decides from its own preprocessing equals LiteRT on the Python preprocessing.
 """
@@ -23,26 +26,68 @@ APP = ROOT / "firmware" / "app"
 
 HARNESS_C = r"""
 #include <stdio.h>
+#include <string.h>
 #include "pk_preprocess.h"
 
-/* stdin: cases of  w:u16 h:u16 fmt:u8 mh:u16 mw:u16 mc:u8  then the frame's bytes.
+/* stdin: cases of  w:u16 h:u16 fmt:u8 mh:u16 mw:u16 mc:u8 chunk:u16  then the frame.
+ * The frame is fed to pk_preprocess.c row by row through a one-row line buffer, as the
+ * camera does; model rows are asked for `chunk` at a time (the last request shorter).
  * stdout: per case  status:i32  then mh*mw*mc int8 bytes when status is 0. */
 static uint8_t frame[320 * 240 * 3 + 64];
 static int8_t out[256 * 256 * 3];
+static uint8_t line[320 * 3];
+static uint32_t acc[256 * 3];
+
+typedef struct {
+    const uint8_t *next; /* the frame's next row */
+    size_t pitch;
+    unsigned rows_left, calls;
+} camera;
+
+/* The row source: one row per call, in order, never past the frame. */
+static int camera_rows(void *ctx, uint8_t *dst, size_t capacity, uint16_t nrows)
+{
+    camera *c = ctx;
+    if (nrows != 1 || nrows > c->rows_left || nrows * c->pitch > capacity) {
+        return -99;
+    }
+    memset(dst, 0xEE, capacity); /* bytes past the row must not matter */
+    memcpy(dst, c->next, c->pitch);
+    c->next += c->pitch;
+    c->rows_left--;
+    c->calls++;
+    return 0;
+}
 
 static int get(void *p, size_t n) { return fread(p, 1, n, stdin) == n; }
 
 int main(void)
 {
-    uint16_t w, h, mh, mw;
+    uint16_t w, h, mh, mw, chunk;
     uint8_t f, mc;
-    while (get(&w, 2) && get(&h, 2) && get(&f, 1) && get(&mh, 2) && get(&mw, 2) && get(&mc, 1)) {
-        pk_format fmt = {w, h, f};
+    while (get(&w, 2) && get(&h, 2) && get(&f, 1) && get(&mh, 2) && get(&mw, 2) && get(&mc, 1)
+           && get(&chunk, 2)) {
+        pk_format fmt = {w, h, f, 0};
+        fmt.pitch = (uint32_t)pk_format_row_bytes(&fmt);
         size_t n = pk_format_frame_bytes(&fmt);
         if (n > sizeof frame || (size_t)mh * mw * mc > sizeof out || !get(frame, n)) {
             return 2;
         }
-        int32_t rc = pk_preprocess(frame, &fmt, mh, mw, mc, out, (size_t)mh * mw * mc);
+        camera cam = {frame, fmt.pitch, h, 0};
+        pk_pre_io io = {line, sizeof line, acc, sizeof acc / sizeof acc[0], camera_rows, &cam};
+        pk_pre_stream s;
+        int32_t rc = pk_pre_begin(&s, &fmt, mh, mw, mc, &io);
+        for (uint32_t row = 0; rc == 0 && row < mh; row += chunk) {
+            uint16_t k = (uint16_t)(mh - row < chunk ? mh - row : chunk);
+            rc = pk_pre_rows(&s, (uint16_t)row, k, out + (size_t)row * mw * mc);
+        }
+        if (rc == 0) {
+            rc = pk_pre_finish(&s);
+        }
+        /* Every camera row was read exactly once, and nothing more. */
+        if (rc == 0 && (cam.rows_left != 0 || cam.calls != h)) {
+            rc = -100;
+        }
         fwrite(&rc, 4, 1, stdout);
         if (rc == 0) {
             fwrite(out, 1, (size_t)mh * mw * mc, stdout);
@@ -73,11 +118,13 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return exe
 
 
-def run_device(exe: Path, cases: list[tuple]) -> list[np.ndarray | int]:
-    """Run the C preprocessing on (frame, w, h, fmt, mh, mw, mc) cases."""
+def run_device(exe: Path, cases: list[tuple], chunk: int | list[int] = 1) -> list[np.ndarray | int]:
+    """Run the C preprocessing on (frame, w, h, fmt, mh, mw, mc) cases, row by row,
+    asking for ``chunk`` model rows at a time (one value per case, or one for all)."""
+    chunks = chunk if isinstance(chunk, list) else [chunk] * len(cases)
     stdin = b"".join(
-        struct.pack("<HHBHHB", w, h, fmt, mh, mw, mc) + frame
-        for frame, w, h, fmt, mh, mw, mc in cases
+        struct.pack("<HHBHHBH", w, h, fmt, mh, mw, mc, k) + frame
+        for (frame, w, h, fmt, mh, mw, mc), k in zip(cases, chunks)
     )
     out = subprocess.run([str(exe)], input=stdin, capture_output=True, check=True).stdout
     results: list[np.ndarray | int] = []
@@ -115,7 +162,9 @@ def test_device_equals_python_on_random_frames(harness: Path, fmt: int) -> None:
         for mh, mw, mc in MODEL_SHAPES:
             for _ in range(2):
                 cases.append((random_frame(rng, w, h, fmt), w, h, fmt, mh, mw, mc))
-    for case, device in zip(cases, run_device(harness, cases)):
+    # Model rows asked for one at a time (as a fused first layer does) or all at once.
+    chunks = [1 if i % 2 else 1000 for i in range(len(cases))]
+    for case, device in zip(cases, run_device(harness, cases, chunks)):
         frame, w, h, _, mh, mw, mc = case
         host = cp.preprocess_frame(frame, w, h, fmt, mh, mw, mc)
         assert_equal(device, host, f"{w}x{h} fmt {fmt} -> {mh}x{mw}x{mc}")
@@ -131,7 +180,8 @@ def test_device_equals_python_on_random_geometry(harness: Path) -> None:
         h = int(rng.integers(1, 241))
         mh, mw, mc = int(rng.integers(1, 129)), int(rng.integers(1, 129)), int(rng.choice([1, 3]))
         cases.append((random_frame(rng, w, h, fmt), w, h, fmt, mh, mw, mc))
-    for case, device in zip(cases, run_device(harness, cases)):
+    chunks = [int(rng.integers(1, c[4] + 1)) for c in cases]  # any band height
+    for case, device in zip(cases, run_device(harness, cases, chunks)):
         frame, w, h, fmt, mh, mw, mc = case
         host = cp.preprocess_frame(frame, w, h, fmt, mh, mw, mc)
         assert_equal(device, host, f"{w}x{h} fmt {fmt} -> {mh}x{mw}x{mc}")

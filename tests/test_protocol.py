@@ -34,12 +34,15 @@ from host_tools.protocol import (
 )
 
 SHA = bytes(range(0xA0, 0xC0))
-HELLO = Hello(1, 1, 0, 1, "0.1.0", "an386", SHA)
+HELLO = Hello(2, 1, 0, 1, "0.1.0", "an386", SHA)
+HELLO_V1 = Hello(1, 1, 0, 1, "0.1.0", "an386", SHA)  # no rule fields: argmax
 
 RECORDS = [
     HELLO,
-    Hello(1, 0, 1, 255, "v" * 12, "", b"\xff" * 32),
-    Hello(1, 1, 0, 1, "", "host", bytes(32)),
+    Hello(2, 0, 1, 255, "v" * 12, "", b"\xff" * 32),
+    Hello(2, 1, 0, 1, "", "host", bytes(32)),
+    Hello(2, 1, 0, 1, "0.1.0", "an386", SHA, 2, 0, -40, -40, 3, 5),  # k_of_n
+    Hello(2, 1, 0, 1, "0.1.0", "an386", SHA, 3, 1, 256, -256, 1, 32),  # hysteresis
     Decision(0, False),
     Decision(7, True),
     Decision(0xFFFFFFFF, True, 1),
@@ -89,10 +92,41 @@ def test_round_trip(record):
 
 def test_payload_layout_matches_protocol_md():
     payload = encode_payload(HELLO)
-    assert payload[:4] == bytes([1, 1, 0, 1])
+    assert payload[:4] == bytes([2, 1, 0, 1])
     assert payload[4:16] == b"0.1.0" + bytes(7)
     assert payload[16:28] == b"an386" + bytes(7)
     assert payload[28:60] == SHA
+    assert payload[60:68] == bytes([0, 1, 1, 0, 1, 0, 1, 1])  # argmax
+    rule = encode_payload(Hello(2, 1, 0, 1, "0.1.0", "an386", SHA, 3, 0, 300 - 256, -2, 1, 1))
+    assert rule[60:68] == bytes([3, 0, 44, 0, 0xFE, 0xFF, 1, 1])
+
+
+def test_a_version_1_hello_still_decodes_as_argmax():
+    payload = encode_payload(HELLO_V1)
+    assert len(payload) == 60 and payload[:4] == bytes([1, 1, 0, 1])
+    frame = encode_record(HELLO_V1)
+    assert decode_frame(frame) == HELLO_V1 and HELLO_V1.rule_fields() == (0, 1, 1, 1, 1, 1)
+    assert parse_capture(frame + encode_record(Decision(0, True)))[0] == HELLO_V1
+    with pytest.raises(ValueError, match="version 1 has no decision rule"):
+        encode_payload(Hello(1, 1, 0, 1, "0.1.0", "an386", SHA, 1, 1, 5, 5, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "rule, match",
+    [
+        ((4, 1, 1, 1, 1, 1), "rule_kind 4: unknown"),
+        ((1, 2, 1, 1, 1, 1), "person_index 2"),
+        ((1, 1, 257, 257, 1, 1), "threshold 257"),
+        ((2, 1, 1, 1, 3, 2), "k 3, n 2"),
+        ((2, 1, 1, 1, 1, 33), "k 1, n 33"),
+    ],
+)
+def test_hello_rule_fields_checked(rule, match):
+    payload = encode_payload(HELLO)[:60] + struct.pack("<BBhhBB", *rule)
+    with pytest.raises(ProtocolError, match=match):
+        decode_body(make_body(TYPE_HELLO, payload))
+    with pytest.raises(ValueError, match=match):
+        encode_payload(Hello(2, 1, 0, 1, "0.1.0", "an386", SHA, *rule))
     assert encode_payload(Decision(0x01020304, True)) == bytes([4, 3, 2, 1, 1])
     assert encode_payload(Stats(1, 2, 3, 4)) == struct.pack("<IIIQ", 1, 2, 3, 4)
     assert encode_payload(Bye(9)) == b"\x09\x00\x00\x00"
@@ -145,7 +179,7 @@ def test_crc_corruption_detected():
         (make_body(0x7F, b""), "unknown type 0x7f"),
         (make_body(0x00, bytes(5)), "unknown type 0x00"),
         (make_body(TYPE_DECISION, bytes(7)), "bad size for DECISION: got 7 want 5"),
-        (make_body(TYPE_HELLO, bytes(59)), "bad size for HELLO: got 59 want 60"),
+        (make_body(TYPE_HELLO, bytes(59)), r"bad size for HELLO: got 59 want 68 \(or 60 for an"),
         (make_body(TYPE_STATS, bytes(24)), "bad size for STATS: got 24 want 20"),
         (make_body(TYPE_BYE, b""), "bad size for BYE: got 0 want 4"),
         (make_body(TYPE_DECISION, struct.pack("<IB", 0, 0x81)), r"reserved flag bits set \(0x80\)"),
@@ -183,7 +217,8 @@ def _hello_payload(**fields) -> bytes:
 @pytest.mark.parametrize(
     "fields, match",
     [
-        ({"proto": 2}, "proto_version 2: unsupported"),
+        ({"proto": 3}, "proto_version 3: unsupported"),
+        ({"proto": 2}, "proto_version 2 with a 60-byte payload"),
         ({"build": 2}, "build_kind 2"),
         ({"policy": 7}, "policy 7"),
         ({"fw": b"0.1.0\x00hidden"}, "fw_version: bytes after the NUL"),

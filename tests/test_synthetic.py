@@ -111,6 +111,13 @@ def test_other_sizes():
         generate_scenes(1, seed=0, channels=2)
 
 
+def test_the_smallest_size_renders_a_car_on_a_thin_street():
+    from training.synthetic import render_scene
+
+    scene = render_scene(0, 22, 32, 1)  # scene 22 of seed 0 drew from an empty range at 32 px
+    assert scene.image.shape == (32, 32, 1) and scene.label in (0, 1)
+
+
 def test_manifest_round_trip(tmp_path):
     manifest_path = build_dataset(tmp_path / "ds", n=40, seed=7)
     manifest = json.loads(manifest_path.read_text())

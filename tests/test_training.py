@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from peekless.errors import UserError
 from training.preprocess import INPUT_SCALE, INPUT_ZERO_POINT, to_float_input, to_model_input
 
 ALLOWED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED"}
@@ -108,6 +110,9 @@ def test_training_writes_model_and_history(pipeline):
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert np.isfinite(epoch[key])
     assert history["config"]["seed"] == 0 and history["dataset"]["manifest_sha256"]
+    recorded = history["dataset"]["manifest"]  # relative to the run: no home folder in it
+    assert not Path(recorded).is_absolute()
+    assert (model.parent / recorded).resolve() == Path(pipeline[0]).resolve()
 
 
 @pytest.mark.slow
@@ -144,13 +149,15 @@ def test_quantized_model_has_the_int8_interface_and_allowed_ops(pipeline):
 
 @pytest.mark.slow
 def test_calibration_set_is_pinned_and_balanced(pipeline):
-    from training.synthetic import load_split_ids
+    from training.synthetic import load_split
 
     manifest, _, tflite = pipeline
     record = json.loads(tflite.with_suffix(".calibration.json").read_text())
-    assert record["count"] == 40 and len(record["ids"]) == 40 == len(set(record["ids"]))
+    assert "ids" not in record  # image ids would outlive a removal request
+    assert record["count"] == 40 and len(record["indices"]) == 40 == len(set(record["indices"]))
     assert record["per_class"] == {"person": 20, "no_person": 20}
-    assert set(record["ids"]) <= set(load_split_ids(manifest, "train"))
+    _, labels = load_split(manifest, "train")
+    assert sorted(labels[record["indices"]].tolist()) == [0] * 20 + [1] * 20
 
 
 @pytest.mark.slow
@@ -381,7 +388,7 @@ def test_resume_continues_at_the_next_epoch_with_the_optimizer_state(tiny_manife
     # The same batches in the same order: equal up to float rounding (bit-equal on CPU here).
     assert all(np.allclose(x, y, rtol=1e-5, atol=1e-6) for x, y in zip(a, b))
 
-    with pytest.raises(ValueError, match="cannot resume.*width"):
+    with pytest.raises(UserError, match="cannot resume.*width"):
         train(tiny_manifest, tmp_path / "resumed", resume=True, **(kw | {"width": 0.5}))
 
     logs = tmp_path / "straight" / "tensorboard"

@@ -38,6 +38,14 @@ def register(subparsers) -> None:
         default=None,
         help="architecture (default: the recipe's)",
     )
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="NAME|MODEL",
+        help="fine-tune from a pretrained model: a name from `peekless models` (mlperf-vww) "
+        "or a .keras / .h5 file; gray datasets get its first layer summed over RGB; default "
+        "recipe finetune; with --dp, DP fine-tuning from the same start",
+    )
     p.add_argument("--width", type=float, default=0.25, help="channel multiplier")
     p.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     p.add_argument(
@@ -106,6 +114,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("compile", help="compile an int8 .tflite to C with a memory plan")
     p.add_argument("tflite", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for the generated C")
+    p.add_argument("--no-fuse", action="store_true",
+                   help="run every layer whole, no fused row bands (more memory)")
     p.set_defaults(func=_compile)
 
     p = subparsers.add_parser(
@@ -138,6 +148,10 @@ def register(subparsers) -> None:
 
 
 def _train(args) -> int:
+    from peekless.errors import UserError
+
+    if args.init and (args.init_model or args.arch):
+        raise UserError("--init sets the starting model", "leave out --init-model and --arch")
     tf_config_source = args.workers_config or (os.environ.get("TF_CONFIG") or None)
     if not args.dp and (args.init_model or args.learning_rate is not None):
         print("peekless train: --init-model and --learning-rate belong to --dp "
@@ -158,7 +172,11 @@ def _train(args) -> int:
             print(f"peekless train: --dp trains with training/dp.py's own loop; "
                   f"{', '.join(clash)} do not apply", file=sys.stderr)  # fmt: skip
             return 2
+        if args.init:
+            args.init_model, init_record = _dp_start(args)
         model_path = _train_dp(args)
+        if args.init:
+            _record_init(args.out, init_record)
         chief = True
     elif tf_config_source:
         from training.distributed import is_chief, load_tf_config, train_distributed
@@ -198,9 +216,27 @@ def _train_kwargs(args) -> dict:
         "batch_size": args.batch_size,
         "seed": args.seed,
         "width": args.width,
-        "recipe": args.recipe or "doorbell",
+        "recipe": args.recipe or ("finetune" if args.init else "doorbell"),
         "arch": args.arch,
+        **({"init": args.init} if args.init else {}),
     }
+
+
+def _dp_start(args) -> tuple[Path, dict]:
+    """The --init model adapted to the dataset, saved under OUT/init/ for train_dp."""
+    from training.ingest import load_split
+    from training.pretrained_init import prepare_init
+
+    images, _ = load_split(args.manifest, "train")
+    return prepare_init(args.init, tuple(int(d) for d in images.shape[1:]), args.out / "init")
+
+
+def _record_init(out: Path, record: dict) -> None:
+    """Add where the DP run's start came from to its training history."""
+    path = Path(out) / "training_history.json"
+    history = json.loads(path.read_text())
+    history["config"]["init"] = record
+    path.write_text(json.dumps(history, indent=1) + "\n")
 
 
 def _train_dp(args) -> Path:
@@ -236,13 +272,10 @@ def _quantize(args) -> int:
 
 
 def _compile(args) -> int:
-    from compiler import UnsupportedModelError, compile_model
+    from compiler import compile_model
 
-    try:
-        result = compile_model(args.tflite, args.out)
-    except UnsupportedModelError as exc:
-        print(f"peekless compile: {exc}", file=sys.stderr)
-        return 1
+    # A model the compiler cannot take raises UnsupportedModelError, a UserError: one line.
+    result = compile_model(args.tflite, args.out, fuse=not args.no_fuse)
     print(json.dumps({k: v for k, v in result.to_json().items() if k != "layers"}))
     return 0
 

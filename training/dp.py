@@ -69,9 +69,11 @@ from pathlib import Path
 
 import numpy as np
 
+from peekless.errors import UserError
 from training.ingest import load_manifest, manifest_sha256
 from training.ingest.manifest import sha256_file
 from training.preprocess import to_float_input
+from training.run_paths import path_for_record, resolve_recorded
 from training.train import GAIN_RANGE, MAX_SHIFT, augment, start_run
 
 ACCOUNTANT = "dp-accounting RDP"
@@ -255,9 +257,11 @@ def check_public(init_model: Path, manifest_path: Path) -> str:
     dataset = json.loads(history_path.read_text()).get("dataset", {})
     if dataset.get("manifest_sha256") == manifest_sha256(manifest_path):
         raise ValueError(f"{init_model} was trained on {manifest_path} itself: not public data")
-    public = Path(dataset.get("manifest", ""))
-    if not public.is_file():
-        return f"manifest hash differs; image overlap not checked ({public} not found)"
+    recorded = dataset.get("manifest")  # relative to the model's folder (run_paths.py)
+    public = resolve_recorded(recorded, init_model.parent)
+    if public is None or not public.is_file():
+        where = "not recorded" if public is None else f"{recorded} not found"
+        return f"manifest hash differs; image overlap not checked (its manifest: {where})"
     private = {row["sha256"] for row in load_manifest(manifest_path)["images"]}
     shared = [row["id"] for row in load_manifest(public)["images"] if row["sha256"] in private]
     if shared:
@@ -265,7 +269,11 @@ def check_public(init_model: Path, manifest_path: Path) -> str:
             f"{init_model} was trained on {public}, which shares {len(shared)} images with "
             f"{manifest_path} (e.g. {shared[0]}): not public data"
         )
-    return f"no image of {public} occurs in this dataset (pixel sha256)"
+    # written into the history: name the public data by its hash, not by where it lies
+    return (
+        f"no image of the public manifest {dataset.get('manifest_sha256', '?')[:16]}... "
+        "occurs in this dataset (pixel sha256)"
+    )
 
 
 # ------------------------------------------------------------------------ the DP-SGD step
@@ -455,21 +463,22 @@ def train_dp(
     Writes out_dir/model.keras and out_dir/training_history.json (``train``'s keys plus a
     ``"dp"`` block with the accountant's epsilon); returns the model path.
     """
+    if (noise_multiplier is None) == (target_epsilon is None):
+        raise UserError("--dp needs exactly one of --noise-multiplier and --target-epsilon")
+    if not l2_clip > 0:
+        raise UserError(f"--l2-clip must be above 0, not {l2_clip}")
+    if batch_size < 1 or epochs < 1:
+        raise UserError(f"--batch-size and --epochs must be 1 or more, not {batch_size}, {epochs}")
+    if init_model is not None and not Path(init_model).is_file():
+        raise UserError(f"--init-model {init_model}: no such file (give a trained .keras model)")
     tf = _tf()
     import keras
-
-    if (noise_multiplier is None) == (target_epsilon is None):
-        raise ValueError("give exactly one of noise_multiplier and target_epsilon")
-    if not l2_clip > 0:
-        raise ValueError(f"l2_clip must be > 0, not {l2_clip}")
-    if batch_size < 1 or epochs < 1:
-        raise ValueError(f"batch_size and epochs must be >= 1, not {batch_size}, {epochs}")
 
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     manifest, (x_train, y_train), (x_val, y_val) = start_run(manifest_path, out_dir, seed)
     n = len(x_train)
     if batch_size > n:
-        raise ValueError(f"batch_size {batch_size} is larger than the train split ({n})")
+        raise UserError(f"--batch-size {batch_size} is larger than the train split ({n} images)")
     q = batch_size / n
     steps_per_epoch = -(-n // batch_size)
     steps = epochs * steps_per_epoch
@@ -573,7 +582,7 @@ def train_dp(
     init_record = None
     if init_model is not None:
         init_record = {
-            "path": str(init_model),
+            "path": path_for_record(init_model, out_dir),
             "sha256": sha256_file(init_model),
             "public_check": public_check,
         }
@@ -612,7 +621,7 @@ def train_dp(
             "keras_version": keras.__version__,
         },
         "dataset": {
-            "manifest": str(manifest_path),
+            "manifest": path_for_record(manifest_path, out_dir),  # relative: no home folder
             "manifest_sha256": manifest_sha256(manifest_path),
             "name": manifest.get("name"),
             "generator_version": manifest.get("generator_version"),

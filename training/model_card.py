@@ -31,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from peekless.errors import UserError
 from training.ingest import is_model_stale, load_manifest, load_split, manifest_sha256
 from training.ingest.manifest import LABEL_NAMES
+from training.run_paths import path_for_record
 
 CARD_JSON = "model_card.json"
 CARD_MD = "MODEL_CARD.md"
@@ -112,8 +114,13 @@ def evaluate_models(
     from training.train import predict_keras
 
     images, labels = load_split(manifest_path, split)
-    if len(images) == 0:
-        raise ValueError(f"{manifest_path}: split {split!r} is empty")
+    missing = [name for c, name in LABEL_NAMES.items() if not np.any(labels == c)]
+    if missing:  # the card's metrics (ROC, per-class rates) need both classes
+        raise UserError(
+            f"{manifest_path}: the {split} split has no {' and no '.join(missing)} image, so "
+            f"the model cannot be evaluated (build the dataset with a larger --{split} "
+            "fraction or more pictures; then `peekless model-card` writes the card)"
+        )
     logits = predict_keras(model_path, images)
     result = {
         "split": split,
@@ -333,7 +340,7 @@ def build_card(
     model_dir, manifest_path = Path(model_dir), Path(manifest_path)
     model_path = model_dir / "model.keras"
     if not model_path.exists():
-        raise FileNotFoundError(f"{model_path}: no trained model in {model_dir}")
+        raise UserError(f"{model_dir}: no model.keras here (give the --out folder of a run)")
     if tflite_path is None and (model_dir / "model_int8.tflite").exists():
         tflite_path = model_dir / "model_int8.tflite"
     history_path = model_dir / "training_history.json"
@@ -367,7 +374,7 @@ def build_card(
         },
         "dataset": {
             "name": manifest.get("name"),
-            "manifest": str(manifest_path),
+            "manifest": path_for_record(manifest_path, model_dir),  # relative: no home folder
             "manifest_sha256": sha,
             "trained_on_manifest_sha256": trained_on,
             "same_manifest": trained_on == sha if trained_on else None,
@@ -384,12 +391,14 @@ def build_card(
             "final_epoch": (history.get("epochs") or [None])[-1],
         },
         "evaluation": evaluation,
+        # int8 score thresholds on the validation split: `peekless firmware --target-fpr`
+        "operating_points": _validation_operating_points(tflite_path, manifest_path),
         "quantization": {
             "report": json.loads(quant_report.read_text())
             if quant_report and quant_report.exists()
             else None,
             "calibration": {
-                k: v for k, v in json.loads(calibration.read_text()).items() if k != "ids"
+                k: v for k, v in json.loads(calibration.read_text()).items() if k not in ("ids", "indices")
             }
             if calibration and calibration.exists()
             else None,
@@ -408,6 +417,14 @@ def build_card(
     }
     card["limitations"] = _limitations(card)
     return card
+
+
+def _validation_operating_points(tflite_path: Path | None, manifest_path: Path) -> dict | None:
+    if tflite_path is None:
+        return None
+    from training.operating_points import split_operating_points
+
+    return split_operating_points(tflite_path, manifest_path, "val")
 
 
 def _limitations(card: dict) -> list[str]:
@@ -495,7 +512,7 @@ def render_markdown(card: dict) -> str:
             out.append(f"- {kind}: `{f['path']}`, {f['bytes']:,} bytes, sha256 `{f['sha256']}`")
     out += ["", "## Data", ""]
     out += [
-        f"- Dataset: {d['name']} (`{d['manifest']}`)",
+        f"- Dataset: {d['name']} (`{d['manifest'] or 'manifest path not recorded'}`)",
         f"- Manifest sha256: `{d['manifest_sha256']}`",
     ]
     if d["same_manifest"] is False:
@@ -507,10 +524,17 @@ def render_markdown(card: dict) -> str:
         out += ["", "| split | person | no_person |", "|---|---|---|"]
         out += [f"| {s} | {c['person']:,} | {c['no_person']:,} |" for s, c in counts.items()]
     out += ["", "## Training", "", f"Recipe: `{t['recipe']}`", ""]
+    init = t["hyperparameters"].get("init")
+    if isinstance(init, dict):  # train --init (training/pretrained_init.py)
+        start = init.get("pretrained") or f"`{init.get('file')}`"
+        out += [f"Fine-tuned from {start} (sha256 `{init.get('sha256')}`"
+                + (f", licence {init['licence']}" if init.get("licence") else "") + "); "
+                + ("; ".join(init.get("adapted") or []) or "used as it is") + ".", ""]  # fmt: skip
     out += ["| hyperparameter | value |", "|---|---|"]
     out += [
         f"| {k} | {v:g} |" if isinstance(v, float) else f"| {k} | {_fmt(v)} |"
         for k, v in t["hyperparameters"].items()
+        if k != "init"
     ]
     out += [
         "",
@@ -537,6 +561,12 @@ def render_markdown(card: dict) -> str:
         agreement = _fmt(ev["float_int8_agreement"])
         note = "int8 through LiteRT's reference kernels, as on the device"
         out += ["", f"Float/int8 agreement: {agreement} ({note})"]
+    op = card.get("operating_points")
+    if op:
+        out += ["", (f"Operating points ({op['split']} split, {op['negatives']:,} no_person, "
+                f"{op['positives']:,} person; score {op['score']}; choose one with "
+                "`peekless firmware --target-fpr F --card model_card.json`): "
+                f"{len(op['points'])} thresholds in model_card.json")]  # fmt: skip
     out += ["", "## Privacy", ""]
     dp = privacy["differential_privacy"]
     if dp["used"]:

@@ -1,9 +1,13 @@
 """Full-integer (int8) TFLite conversion and bit-exact reference evaluation.
 
-``quantize`` converts the float Keras model with a pinned calibration subset of the train
-split (equal numbers per class, fixed seed; the ids are written next to the model) and
-checks that the model's int8 input is exactly what ``training/preprocess.py`` produces:
-scale 1/255, zero point -128.
+``quantize`` converts any single-input float Keras model (``.keras``, or a Keras 2 ``.h5``
+such as MLPerf's; training/pretrained_load.py) with a pinned calibration subset of the
+train split (equal numbers per class, fixed seed; the ids are written next to the model).
+The model's int8 input is exactly what ``training/preprocess.py`` produces, scale 1/255 and
+zero point -128, by construction: the converter takes the input's scale from the smallest
+and largest calibration pixel, so the first calibration image gets one value set to 0 and
+one to 255 when the chosen images do not already reach them (ordinary downscaled photos
+often never reach 255). The result is still checked.
 
 After converting, ``quantize`` measures the float and the int8 model on the test split and
 writes ``quantize_report.json`` beside the .tflite: accuracy of each, and how often they
@@ -25,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from peekless.errors import UserError
 from training.preprocess import INPUT_SCALE, INPUT_ZERO_POINT, to_float_input, to_model_input
-from training.synthetic import load_split, load_split_ids, manifest_sha256
+from training.synthetic import load_split, manifest_sha256
 
 # Builtin operators the Peekless compiler lowers (the model family uses only these).
 ALLOWED_OPS = frozenset(
-    {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED"}
+    {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"}
 )
 CALIBRATION_SPLIT = "train"
 REPORT_SPLIT = "test"
@@ -66,16 +71,29 @@ def calibration_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray
     return np.array(order, dtype=np.int64)
 
 
-def _fixed_batch_model(model):
-    """Clone ``model`` with a batch-1 input so the converter folds every shape (no
-    SHAPE/STRIDED_SLICE/PACK ops for Flatten)."""
-    import keras
+def pin_input_range(images: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The calibration images with the full pixel range 0..255 present, so the converter's
+    input scale is 1/255 and its zero point -128 whatever the images' own range.
 
-    inp = model.inputs[0]
-    fixed_input = keras.Input(batch_shape=(1, *inp.shape[1:]), dtype=inp.dtype, name="pixels")
-    clone = keras.models.clone_model(model, input_tensors=fixed_input)
-    clone.set_weights(model.get_weights())
-    return clone
+    Where the images never reach 0 (or 255), one value of the first image, its darkest
+    (brightest) one, is set to 0 (255): one value of one image changes, so the other
+    tensors' calibration ranges move by at most what that single value does. Returns
+    (images, record of what was changed)."""
+    images = np.array(images, dtype=np.uint8, copy=True)
+    low, high = int(images.min()), int(images.max())
+    first = images[0].reshape(-1)
+    changed = []
+    if low > 0:
+        first[int(np.argmin(first))] = 0
+        changed.append("darkest value -> 0")
+    if high < 255:
+        first[int(np.argmax(first))] = 255
+        changed.append("brightest value -> 255")
+    record = {
+        "calibration_pixel_range": [low, high],
+        "pinned": "first image: " + ", ".join(changed) if changed else "not needed",
+    }
+    return images, record
 
 
 def quantize(
@@ -86,37 +104,44 @@ def quantize(
     seed: int = 0,
     report: bool = True,
 ) -> Path:
-    """Convert the Keras model to a full-integer int8 TFLite model at ``out_path``.
+    """Convert the Keras model (.keras or .h5, one image input, two outputs, kept as it is:
+    logits or softmax) to a full-integer int8 TFLite model at ``out_path``.
 
     Calibration: ``calibration_count`` images of the manifest's train split (fewer when a
-    class has fewer than half of them), equal numbers per class, chosen with ``seed``; their ids go to ``out_path.with_suffix(
-    '.calibration.json')``. Raises QuantizationError unless the input is int8 with scale
-    1/255 and zero point -128 and the output is int8. With ``report`` (the default), also
+    class has fewer than half of them), equal numbers per class, chosen with ``seed``;
+    their indices in the split go to ``out_path.with_suffix('.calibration.json')``; ``pin_input_range``
+    makes the input scale 1/255 and zero point -128 whatever their range. UserError for a
+    missing file, a model Keras cannot load, or a model whose input the dataset does not
+    fit; QuantizationError if the result still lacks that int8 interface. With ``report`` (the default), also
     writes ``quantize_report.json`` beside it (``quantize_report``) when the dataset has a
     test split.
     """
-    tf = _tf()
-    import keras
+    from training.pretrained_load import fixed_batch_model, load_keras_model, single_input_shape
 
+    tf = _tf()
     model_path, manifest_path, out_path = Path(model_path), Path(manifest_path), Path(out_path)
     if calibration_count < 2:
         raise ValueError(f"calibration_count must be >= 2, not {calibration_count}")
+    if not manifest_path.is_file():
+        raise UserError(f"{manifest_path}: no such dataset manifest", "give a manifest.json")
+    keras_model = load_keras_model(model_path)
+    shape = single_input_shape(keras_model, str(model_path))
     images, labels = load_split(manifest_path, CALIBRATION_SPLIT)
-    ids = load_split_ids(manifest_path, CALIBRATION_SPLIT)
+    if tuple(images.shape[1:]) != shape:
+        raise UserError(
+            f"{model_path} takes {shape} images, {manifest_path} holds {tuple(images.shape[1:])}",
+            "use a dataset built for the model's input (size and channels)",
+        )
     # Half per class: a small dataset with fewer images of one class calibrates on fewer.
     count = min(calibration_count, 2 * min(int(np.sum(labels == 0)), int(np.sum(labels == 1))))
     chosen = calibration_indices(labels, max(count, 2), seed)
-    if int(images[chosen].max()) != 255:
-        raise QuantizationError(
-            "no calibration image reaches pixel value 255, so the input scale would not be "
-            "1/255; choose another seed or a larger calibration_count"
-        )
+    calibration, pinning = pin_input_range(images[chosen])
 
-    model = _fixed_batch_model(keras.models.load_model(model_path))
+    model = fixed_batch_model(keras_model)
 
     def representative_dataset():
-        for i in chosen:
-            yield [to_float_input(images[i : i + 1])]
+        for i in range(len(calibration)):
+            yield [to_float_input(calibration[i : i + 1])]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -146,8 +171,11 @@ def quantize(
             "person": int((labels[chosen] == 1).sum()),
             "no_person": int((labels[chosen] == 0).sum()),
         },
+        "input_range": pinning,
         "tensorflow_version": tf.__version__,
-        "ids": [ids[i] for i in chosen],
+        # Positions in the split of the manifest hashed above, never image ids: an id is a
+        # prefix of the source file's hash and would outlive a removal request.
+        "indices": [int(i) for i in chosen],
     }
     out_path.with_suffix(".calibration.json").write_text(json.dumps(record, indent=1) + "\n")
     test_counts = json.loads(manifest_path.read_text())["counts"].get(REPORT_SPLIT, {})

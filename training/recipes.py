@@ -14,6 +14,13 @@ A recipe is data (``Recipe``); ``RECIPES`` names the two shipped ones:
   the last 40 % (MLPerf: 20/10/20 of 50 epochs), batch 32; Keras ImageDataGenerator-style
   augmentation: rotation up to 10 degrees, shifts up to 5 % of the size, zoom 0.9..1.1
   (independently in x and y), horizontal flip, nearest fill.
+- ``finetune`` (the default of ``train --init``): the pretrained network as it is, its
+  BatchNormalization frozen (statistics and scales: the layers run in inference mode),
+  every other weight trained with Adam, cosine decay from 1e-3 (alpha 0.02), 10 epochs,
+  batch 32, MLPerf's augmentation. On 500 synthetic RGB training scenes from
+  ``mlperf-vww`` it reached 0.963 test accuracy (ROC AUC 0.994) against 0.955 training
+  every weight and 0.858 for the doorbell recipe from scratch, in a third of the time;
+  docs/TRAINING.md, "Fine-tuning", has the table.
 
 Augmentation happens in the tf.data input pipeline, never inside the model, so the
 exported int8 model holds none of its ops. Every random draw comes from a numpy generator
@@ -76,6 +83,9 @@ class Recipe:
     steps: tuple[tuple[float, float], ...] = ()
     augmentation: Augmentation = field(default_factory=Augmentation)
     source: str = ""
+    # Fine-tuning (train --init): "none" trains every weight, "bn" freezes BatchNorm,
+    # "backbone" trains only the last Dense layer (training/pretrained_init.py).
+    freeze: str = "none"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -122,6 +132,20 @@ RECIPES: dict[str, Recipe] = {
         steps=((0.4, 5e-4), (0.6, 2.5e-4)),
         augmentation=Augmentation(flip=True, shift_fraction=0.05, rotation_deg=10.0, zoom=0.1),
         source="MLPerf Tiny v1.0 Visual Wake Words reference training (mlcommons/tiny)",
+    ),
+    "finetune": Recipe(
+        name="finetune",
+        arch="mobilenet_v1",  # what `--init mlperf-vww` starts from; --init sets the model
+        epochs=10,
+        batch_size=32,
+        optimizer="adam",
+        learning_rate=1e-3,
+        schedule="cosine",
+        cosine_alpha=0.02,
+        augmentation=Augmentation(flip=True, shift_fraction=0.05, rotation_deg=10.0, zoom=0.1),
+        source="Peekless: fine-tuning a pretrained model (train --init), measured on synthetic "
+        "RGB scenes (scripts/finetune_experiment.py, docs/TRAINING.md)",
+        freeze="bn",
     ),
 }
 

@@ -904,7 +904,7 @@ def _lamp_post(c: _Canvas, rng: np.random.Generator, cx: float, fy: float, ppm: 
 
 def _car(c: _Canvas, rng: np.random.Generator, lay: _Layout) -> None:
     top, bottom = lay.street
-    fy = rng.uniform(top + 1.0, bottom)
+    fy = rng.uniform(top + min(1.0, bottom - top), bottom)  # at 32 px the street can be thin
     ppm = _px_per_m(lay, fy)
     length = rng.uniform(3.8, 5.0) * ppm
     h = rng.uniform(1.3, 1.7) * ppm

@@ -41,7 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+from peekless.errors import UserError
 from training.ingest import load_manifest, load_split, manifest_sha256
+from training.ingest.manifest import LABEL_NAMES
 from training.preprocess import to_float_input
 from training.recipes import (
     RECIPES,
@@ -53,6 +55,7 @@ from training.recipes import (
     steps_per_epoch,
     training_dataset,
 )
+from training.run_paths import path_for_record
 
 # The doorbell recipe's augmentation, kept under its old names.
 MAX_SHIFT = RECIPES["doorbell"].augmentation.shift_px
@@ -185,15 +188,21 @@ def start_run(manifest_path: Path, out_dir: Path, seed: int):
     """What every training run (ordinary, multi-worker, DP) does first: make ``out_dir``,
     seed Keras, and load the manifest and its train and val splits (train must not be
     empty). Returns (manifest, (x_train, y_train), (x_val, y_val))."""
-    import keras
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    manifest = load_manifest(manifest_path)
+    manifest = load_manifest(manifest_path)  # first: a wrong path leaves nothing behind
     train_split = load_split(manifest_path, "train")
     if len(train_split[0]) == 0:
-        raise ValueError(f"{manifest_path}: the train split is empty")
-    return manifest, train_split, load_split(manifest_path, "val")
+        raise UserError(f"{manifest_path}: the train split is empty (build a larger dataset)")
+    missing = [name for label, name in LABEL_NAMES.items() if not (train_split[1] == label).any()]
+    if missing:
+        raise UserError(
+            f"{manifest_path}: the train split has no {missing[0]} image; a detector needs "
+            f"both classes (add {missing[0]} pictures and build the dataset again)"
+        )
+    val_split = load_split(manifest_path, "val")
+    keras = _keras()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    return manifest, train_split, val_split
 
 
 def train(
@@ -212,6 +221,7 @@ def train(
     strategy=None,
     is_chief: bool = True,
     verbose: bool = True,
+    init: str | None = None,
 ) -> Path:
     """Train on the manifest's train split, validating on its val split.
 
@@ -227,11 +237,14 @@ def train(
     strategy: a ``tf.distribute`` strategy (training/distributed.py); batch_size is then
         the global batch size and incomplete last batches are dropped.
     is_chief: False for a multi-worker run's other workers (they write to a scratch out_dir).
+    init: start from a pretrained model instead of ``arch``'s random weights: a registry
+        name (``mlperf-vww``) or a .keras / .h5 file (training/pretrained_init.py, which
+        adapts it to the dataset and saves it as out_dir/init_model.keras); the recipe's
+        ``freeze`` says which weights train.
 
     Deterministic for a given seed: the weights come from seeded initialisers, and each
     epoch's order and augmentation from numpy generators seeded by (seed, epoch).
     """
-    keras = _keras()
     from training.model import build_model
 
     log = print if verbose else (lambda _msg: None)
@@ -240,17 +253,27 @@ def train(
     batch_size = rec.batch_size if batch_size is None else int(batch_size)
     arch = arch or rec.arch
     if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1 (got {epochs}, {batch_size})")
+        raise UserError(f"--epochs and --batch-size must be 1 or more (got {epochs}, {batch_size})")
     distributed = strategy is not None and strategy.num_replicas_in_sync > 1
 
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     manifest, (x_train, y_train), (x_val, y_val) = start_run(manifest_path, out_dir, seed)
+    keras = _keras()  # after the manifest: a wrong path is reported before TF loads
     input_shape = tuple(int(d) for d in x_train.shape[1:])
     num_classes = 2
     steps = steps_per_epoch(len(x_train), batch_size, drop_remainder=distributed)
     if steps == 0:
-        raise ValueError(f"{len(x_train)} training images make no full batch of {batch_size}")
+        raise UserError(
+            f"{len(x_train)} training images make no full batch of {batch_size} "
+            "(give a smaller --batch-size)"
+        )
     sha = manifest_sha256(manifest_path)
+    init_path = init_record = None
+    if init is not None:
+        from training.pretrained_init import prepare_init
+
+        init_path, init_record = prepare_init(init, input_shape, out_dir / "init")
+        arch = f"pretrained:{init_record.get('pretrained') or init_record['file']}"
     config = {
         "recipe": rec.name,
         "arch": arch,
@@ -262,6 +285,8 @@ def train(
         "seed": seed,
         "manifest_sha256": sha,
     }
+    if init_record is not None:
+        config.update(init=init_record, freeze=rec.freeze)
 
     ckpt_dir = out_dir / CHECKPOINT_DIR
     source_dir = Path(resume_dir or out_dir) / CHECKPOINT_DIR
@@ -273,8 +298,9 @@ def train(
             if state["config"].get(k) != config[k]
         }
         if diff:
-            raise ValueError(
-                f"{source_dir}: cannot resume, the configuration differs "
+            raise UserError(
+                f"{source_dir}: cannot resume, the configuration differs (start afresh "
+                "without --resume, or give the same options) "
                 + ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
             )
     else:
@@ -294,9 +320,14 @@ def train(
                 f"{epochs}, optimizer step {int(model.optimizer.iterations.numpy())}"
             )
         else:
-            model = build_model(
-                input_shape=input_shape, num_classes=num_classes, width=width, seed=seed, arch=arch
-            )
+            if init_path is not None:
+                from training.pretrained_init import apply_freeze
+
+                model = keras.models.load_model(init_path, compile=False)
+                apply_freeze(model, rec.freeze)
+            else:
+                model = build_model(input_shape=input_shape, num_classes=num_classes,
+                                    width=width, seed=seed, arch=arch)  # fmt: skip
             model.compile(
                 optimizer=make_optimizer(rec, epochs, steps),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -357,12 +388,13 @@ def train(
             "recipe_source": rec.source,
             "input": "pixels / 255 (training/preprocess.py to_float_input)",
             "params": int(model.count_params()),
+            "trainable_params": int(sum(int(w.numpy().size) for w in model.trainable_weights)),
             "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
             "tensorflow_version": _tf_version(),
             "keras_version": keras.__version__,
         },
         "dataset": {
-            "manifest": str(manifest_path),
+            "manifest": path_for_record(manifest_path, out_dir),  # relative: no home folder
             "manifest_sha256": sha,
             "name": manifest.get("name"),
             "generator_version": manifest.get("generator_version"),
@@ -431,9 +463,11 @@ def _tf_version() -> str:
 
 
 def predict_keras(model_path: Path, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Float logits [N, num_classes] of the saved Keras model for uint8 pixels."""
-    keras = _keras()
-    model = keras.models.load_model(model_path, compile=False)
+    """Float logits [N, num_classes] of the saved Keras model (.keras or Keras 2 .h5) for
+    uint8 pixels."""
+    from training.pretrained_load import load_keras_model
+
+    model = load_keras_model(model_path)
     return np.asarray(model.predict(to_float_input(pixels), batch_size=batch_size, verbose=0))
 
 

@@ -1,6 +1,9 @@
 /*
  * The whole product: capture -> preprocess -> infer -> decide -> emit -> wipe, once per
  * frame, with every pixel-holding buffer static and wiped before the next capture.
+ * The frame is streamed: the model asks for input rows, preprocessing makes them from
+ * camera rows read one at a time into a line buffer, so the whole frame never exists in
+ * RAM (nor, with a streaming model, the whole model input).
  * Only the decision record leaves the device (plus, in HIL builds, timing statistics),
  * as the policy chosen at build time allows (pk_config.h, PEEKLESS_POLICY).
  */
@@ -9,6 +12,7 @@
 
 #include "peekless_model.h"
 #include "pk_config.h"
+#include "pk_decide.h"
 #include "pk_hal.h"
 #include "pk_link.h"
 #include "pk_preprocess.h"
@@ -22,16 +26,26 @@
 #endif
 
 #if PEEKLESS_MODEL_OUTPUT_BYTES != 2
-#error "the decision rule below expects a two-class model output"
+#error "the decision rule (pk_decide.h) expects a two-class model output"
 #endif
 #if PEEKLESS_MODEL_INPUT_C != 1 && PEEKLESS_MODEL_INPUT_C != 3
 #error "model input must have 1 (gray) or 3 (RGB) channels"
 #endif
 
-/* Camera frames of any supported size and format up to PK_FRAMEBUFFER_BYTES. */
-static uint8_t framebuffer[PK_FRAMEBUFFER_BYTES];
+/* One camera row at a time: the largest pixel buffer of a clean image. */
+static uint8_t camera_line[PK_CAMERA_LINE_BYTES];
+/* Box sums of the model input row being made (pk_preprocess.h). */
+static uint32_t preprocess_acc[PEEKLESS_MODEL_INPUT_W * PEEKLESS_MODEL_INPUT_C];
+static pk_pre_stream frame_stream;
+#if !defined(PEEKLESS_MODEL_STREAM_ROWS_MAX)
+/* A model without the streaming entry point takes its whole input at once. */
 static int8_t model_input[PEEKLESS_MODEL_INPUT_BYTES];
+#endif
 static int8_t model_output[PEEKLESS_MODEL_OUTPUT_BYTES];
+#if PEEKLESS_TEST_LEAK
+/* TEST ONLY: leaky variants keep the whole frame, which is what they leak. */
+static uint8_t test_leak_frame[PK_TEST_LEAK_FRAME_BYTES];
+#endif
 
 /*
  * PROTOCOL.md calls PEEKLESS_MODEL_SHA256_BYTES an "initializer list" without saying
@@ -46,33 +60,29 @@ static const struct {
 #pragma GCC diagnostic pop
 
 /*
- * Stack bytes below main's frame that the per-frame calls may have used and that are
- * zeroed after each frame: kernels and preprocessing keep pixel-derived values in
- * locals, and a spilled local outlives its call in RAM.
+ * Every buffer that held pixels or activations, wiped before the next frame: the
+ * camera's own copies (pk_hal_camera_end), the line buffer, the box sums, the frame
+ * state, the model's input, output and arena, and the stack below main's frame, where
+ * kernels and preprocessing spilled pixel-derived locals (pk_hal_stack_scrub).
  */
-#define PK_STACK_SCRUB_BYTES 2048u
-
-/* Zero PK_STACK_SCRUB_BYTES of the stack below the caller's frame. */
-__attribute__((noinline)) static void wipe_stack_below(void)
-{
-    volatile uint8_t area[PK_STACK_SCRUB_BYTES];
-
-    pk_wipe((void *)area, sizeof area);
-}
-
-/* Every buffer that held pixels or activations, zeroed before the next frame. */
 static void wipe_frame_state(void)
 {
+    pk_hal_camera_end();
 #if PEEKLESS_TEST_LEAK
     if (!pk_test_leak_skip_framebuffer_wipe()) /* TEST ONLY: ram_remnant keeps it */
-#endif
     {
-        pk_wipe(framebuffer, sizeof framebuffer);
+        pk_wipe(test_leak_frame, sizeof test_leak_frame);
     }
+#endif
+    pk_wipe(camera_line, sizeof camera_line);
+    pk_wipe(preprocess_acc, sizeof preprocess_acc);
+    pk_wipe(&frame_stream, sizeof frame_stream);
+#if !defined(PEEKLESS_MODEL_STREAM_ROWS_MAX)
     pk_wipe(model_input, sizeof model_input);
+#endif
     pk_wipe(model_output, sizeof model_output);
     pk_wipe(peekless_model_arena, PEEKLESS_MODEL_ARENA_BYTES);
-    wipe_stack_below();
+    pk_hal_stack_scrub();
 }
 
 /* Any failure: scrub, then stop without printing anything outside the framing. */
@@ -94,6 +104,7 @@ static void send_hello(void)
     h.fw_version = PK_FW_VERSION;
     h.board = pk_hal_board_name();
     h.model_sha256 = model_sha256.bytes;
+    h.rule = pk_decide_rule_built;
     if (pk_link_send_hello(&h) != PK_LINK_OK) {
         fail(PK_EXIT_LINK);
     }
@@ -141,6 +152,97 @@ static bool hil_poll_commands(uint32_t frames_done)
 }
 #endif
 
+/* The row source of preprocessing: the camera, one row at a time, in order. */
+static int read_camera_rows(void *ctx, uint8_t *dst, size_t capacity, uint16_t nrows)
+{
+    const int rc = pk_hal_camera_read_rows(dst, capacity, nrows);
+#if PEEKLESS_TEST_LEAK
+    /* TEST ONLY: keep the frame for the leaky hooks (begin_frame checked it fits). */
+    const pk_pre_stream *s = ctx;
+    if (rc == PK_HAL_OK) {
+        for (uint32_t i = 0; i < (uint32_t)nrows * s->fmt.pitch; i++) {
+            test_leak_frame[(s->rows_read * s->fmt.pitch) + i] = dst[i];
+        }
+    }
+#else
+    (void)ctx;
+#endif
+    return rc;
+}
+
+/*
+ * Start a frame: the camera's format, then the preprocessing stream over it.
+ * Returns PK_HAL_OK, PK_HAL_END_OF_FRAMES, or the exit status to fail with.
+ */
+static int begin_frame(void)
+{
+    pk_format fmt = {PK_CAMERA_WIDTH, PK_CAMERA_HEIGHT, PK_CAMERA_PIXFMT, 0};
+    const pk_pre_io io = {camera_line, sizeof camera_line, preprocess_acc,
+                          sizeof preprocess_acc / sizeof preprocess_acc[0], read_camera_rows,
+                          &frame_stream};
+    const int cam = pk_hal_camera_begin(&fmt);
+
+    if (cam == PK_HAL_END_OF_FRAMES) {
+        return cam;
+    }
+    if (cam != PK_HAL_OK) {
+        return PK_EXIT_CAMERA;
+    }
+#if PEEKLESS_TEST_LEAK
+    if (pk_format_frame_bytes(&fmt) > sizeof test_leak_frame) {
+        return PK_EXIT_CAMERA; /* TEST ONLY: the leaky copy holds frames up to its size */
+    }
+#endif
+    switch (pk_pre_begin(&frame_stream, &fmt, PEEKLESS_MODEL_INPUT_H, PEEKLESS_MODEL_INPUT_W,
+                         PEEKLESS_MODEL_INPUT_C, &io)) {
+    case PK_PRE_OK:
+        return PK_HAL_OK;
+    case PK_PRE_ERR_LINE:
+        return PK_EXIT_CAMERA; /* a row wider than the line buffer */
+    default:
+        return PK_EXIT_PREPROCESS;
+    }
+}
+
+/*
+ * The model's input rows, made on request from camera rows (the streaming model calls
+ * it with increasing rows; peekless_model.h's peekless_input_rows_fn). 0 or -1.
+ */
+static int fill_input_rows(void *ctx, uint16_t row0, uint16_t nrows, int8_t *dst)
+{
+    return pk_pre_rows((pk_pre_stream *)ctx, row0, nrows, dst) == PK_PRE_OK ? 0 : -1;
+}
+
+/* Camera rows -> preprocessing -> model -> output. Returns 0 or the exit status. */
+static int infer_frame(int8_t *output)
+{
+#if defined(PEEKLESS_MODEL_STREAM_ROWS_MAX)
+    const int rc = peekless_model_invoke_streaming(fill_input_rows, &frame_stream, output);
+#else
+    int rc = fill_input_rows(&frame_stream, 0, PEEKLESS_MODEL_INPUT_H, model_input);
+    if (rc == 0) {
+        rc = peekless_model_invoke(model_input, output);
+    }
+#endif
+    if (frame_stream.source_status != 0) {
+        return PK_EXIT_CAMERA;
+    }
+    if (rc != 0) {
+        return PK_EXIT_INVOKE;
+    }
+    /* Drain the camera rows below the crop; every output row must have been made. */
+    switch (pk_pre_finish(&frame_stream)) {
+    case PK_PRE_OK:
+        return 0;
+    case PK_PRE_ERR_SOURCE:
+        return PK_EXIT_CAMERA;
+    default:
+        return PK_EXIT_INVOKE;
+    }
+}
+
+#if PEEKLESS_BUILD_HIL
+/* HIL only: STATS. Its branches depend on instruction counts, never on pixels. */
 static void stats_add(pk_stats *s, uint64_t insn)
 {
     const uint32_t clipped = insn > UINT32_MAX ? UINT32_MAX : (uint32_t)insn;
@@ -154,10 +256,15 @@ static void stats_add(pk_stats *s, uint64_t insn)
     s->insn_total += insn;
     s->frames++;
 }
+#endif
 
 int main(int argc, char **argv)
 {
+#if PEEKLESS_BUILD_HIL
     pk_stats stats = {0, 0, 0, 0};
+#endif
+    uint32_t frames = 0;
+    pk_decide_state decide;
     int last_sent = -1;
 
     if (pk_hal_init(argc, argv) != PK_HAL_OK) {
@@ -167,10 +274,10 @@ int main(int argc, char **argv)
     pk_cmd_parser_init(&cmd_parser);
 #endif
     send_hello();
+    pk_decide_init(&decide);
 
     for (;;) {
-        pk_format fmt = {PK_CAMERA_WIDTH, PK_CAMERA_HEIGHT, PK_CAMERA_PIXFMT};
-        const uint32_t seq = stats.frames;
+        const uint32_t seq = frames;
 
         pk_hal_watchdog_kick();
 #if PEEKLESS_BUILD_HIL
@@ -178,38 +285,38 @@ int main(int argc, char **argv)
             break;
         }
 #endif
-        const int cam = pk_hal_camera_capture(framebuffer, sizeof framebuffer, &fmt);
+        const int cam = begin_frame();
         if (cam == PK_HAL_END_OF_FRAMES) {
             break;
         }
         if (cam != PK_HAL_OK) {
-            fail(PK_EXIT_CAMERA);
-        }
-        if (pk_preprocess(framebuffer, &fmt, PEEKLESS_MODEL_INPUT_H, PEEKLESS_MODEL_INPUT_W,
-                          PEEKLESS_MODEL_INPUT_C, model_input,
-                          sizeof model_input) != PK_PRE_OK) {
-            fail(PK_EXIT_PREPROCESS);
+            fail(cam);
         }
 
+#if PEEKLESS_BUILD_HIL
+        /* STATS: instructions from the first camera row to the model output
+         * (preprocessing included: with a streaming model the two interleave). */
         const uint64_t t0 = pk_hal_insn_count();
-        const int rc = peekless_model_invoke(model_input, model_output);
-        const uint64_t t1 = pk_hal_insn_count();
+#endif
+        const int rc = infer_frame(model_output);
+#if PEEKLESS_BUILD_HIL
+        stats_add(&stats, pk_hal_insn_count() - t0);
+#endif
         if (rc != 0) {
-            fail(PK_EXIT_INVOKE);
+            fail(rc);
         }
 
-        const bool person = model_output[PEEKLESS_MODEL_PERSON_INDEX] >
-                            model_output[1 - PEEKLESS_MODEL_PERSON_INDEX];
+        const bool person = pk_decide(&decide, model_output);
 #if PEEKLESS_TEST_LEAK
         /* TEST ONLY: a leaky variant may replace the DECISION or send more after it. */
-        if (!pk_test_leak_replace_decision(seq, person, framebuffer, &fmt)) {
+        if (!pk_test_leak_replace_decision(seq, person, test_leak_frame, &frame_stream.fmt)) {
             emit_decision(seq, person, &last_sent);
         }
-        pk_test_leak_after_decision(seq, framebuffer, &fmt);
+        pk_test_leak_after_decision(seq, test_leak_frame, &frame_stream.fmt);
 #else
         emit_decision(seq, person, &last_sent);
 #endif
-        stats_add(&stats, t1 - t0);
+        frames++;
         wipe_frame_state();
 #if PEEKLESS_BUILD_HIL
         pk_hil_checkpoint(seq); /* RAM read-back point of the privacy tests */
@@ -218,7 +325,7 @@ int main(int argc, char **argv)
 
 #if PEEKLESS_BUILD_HIL
     pk_link_send_stats(&stats);
-    pk_link_send_bye(stats.frames);
+    pk_link_send_bye(frames);
     pk_hal_exit(PK_EXIT_OK);
 #else
     /* Production cameras never run out of frames; reaching here is a camera fault. */

@@ -72,12 +72,22 @@
 #endif
 
 /*
- * PK_FRAMEBUFFER_BYTES (default 153600): the one camera framebuffer, sized for the
- * largest frame supported, QVGA RGB565 or YUYV (320 x 240 x 2). A bigger frame is
- * refused by the camera with PK_HAL_ERR_CAPACITY (exit status 3 in HIL builds).
+ * PK_CAMERA_LINE_BYTES (default 1280): the camera line buffer, the only place a camera
+ * row is held: one row of up to 640 pixels of RGB565 or YUYV (VGA width), 1280 of GRAY8,
+ * 426 of RGB888. Frames of any height are streamed through it row by row; a wider row
+ * is refused (exit status 3 in HIL builds).
  */
-#ifndef PK_FRAMEBUFFER_BYTES
-#define PK_FRAMEBUFFER_BYTES (320u * 240u * 2u)
+#ifndef PK_CAMERA_LINE_BYTES
+#define PK_CAMERA_LINE_BYTES 1280u
+#endif
+
+/*
+ * PK_TEST_LEAK_FRAME_BYTES (TEST ONLY, LEAK builds): the leaky variants keep a whole
+ * frame (that is what they leak), up to this many bytes; larger frames are refused.
+ * Clean builds have no frame-sized buffer at all.
+ */
+#ifndef PK_TEST_LEAK_FRAME_BYTES
+#define PK_TEST_LEAK_FRAME_BYTES (320u * 240u * 2u)
 #endif
 
 #endif /* PK_CONFIG_H */

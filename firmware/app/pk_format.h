@@ -1,6 +1,6 @@
 /*
  * Image format shared by the camera HAL and preprocessing (after Zephyr's
- * struct video_format: pixel format plus geometry, tightly packed rows).
+ * struct video_format: pixel format, geometry and the pitch of the rows as delivered).
  */
 #ifndef PK_FORMAT_H
 #define PK_FORMAT_H
@@ -16,11 +16,13 @@ enum {
     PK_PIXFMT_YUYV = 3,   /* YUV 4:2:2, 2 bytes per pixel: Y0 U Y1 V per pixel pair */
 };
 
-/* One frame's layout: row-major, no row padding (YUYV: width even). */
+/* One frame's layout: row-major (YUYV: width even). */
 typedef struct {
     uint16_t width;  /* pixels, >= 1 */
-    uint16_t height; /* pixels, >= 1 */
+    uint16_t height; /* pixels (rows), >= 1 */
     uint8_t pixfmt;  /* PK_PIXFMT_* */
+    uint32_t pitch;  /* bytes per row as the camera HAL delivers it: width * bytes per
+                      * pixel (rows are tightly packed in the caller's line buffer) */
 } pk_format;
 
 /* Bytes per pixel of `pixfmt`, or 0 for an unknown format. */
@@ -39,10 +41,16 @@ static inline size_t pk_format_bpp(uint8_t pixfmt)
     }
 }
 
+/* Bytes in one row of `f`, tightly packed (0 for an unknown pixel format). */
+static inline size_t pk_format_row_bytes(const pk_format *f)
+{
+    return (size_t)f->width * pk_format_bpp(f->pixfmt);
+}
+
 /* Bytes in one frame of `f` (0 for an unknown pixel format). */
 static inline size_t pk_format_frame_bytes(const pk_format *f)
 {
-    return (size_t)f->width * f->height * pk_format_bpp(f->pixfmt);
+    return pk_format_row_bytes(f) * f->height;
 }
 
 #endif /* PK_FORMAT_H */

@@ -1,5 +1,5 @@
 /*
- * Record framing for the serial link. Bodies are tiny (at most 65 bytes), so a bitwise
+ * Record framing for the serial link. Bodies are tiny (at most 73 bytes), so a bitwise
  * CRC costs nothing worth a 1 KiB table, and each record is built on the stack.
  */
 #include "pk_link.h"
@@ -53,6 +53,12 @@ size_t pk_cobs_encode(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
     }
     out[code_at] = code;
     return o;
+}
+
+static void put_u16le(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
 }
 
 static void put_u32le(uint8_t *p, uint32_t v)
@@ -109,6 +115,12 @@ int pk_link_send_hello(const pk_hello *h)
         return PK_LINK_ERR_ARG;
     }
     memcpy(&p[28], h->model_sha256, 32);
+    p[60] = h->rule.kind;
+    p[61] = h->rule.person_index;
+    put_u16le(&p[62], (uint16_t)h->rule.threshold);
+    put_u16le(&p[64], (uint16_t)h->rule.threshold_low);
+    p[66] = h->rule.k;
+    p[67] = h->rule.n;
     return pk_link_send_record(PK_REC_HELLO, p, sizeof p);
 }
 

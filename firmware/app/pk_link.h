@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PK_PROTO_VERSION 1u
+#define PK_PROTO_VERSION 2u /* 2: HELLO states the decision rule */
 
 /* Record types and their fixed payload sizes. */
 enum {
@@ -19,7 +19,7 @@ enum {
     PK_REC_BYE = 0x04,
 };
 enum {
-    PK_HELLO_BYTES = 60,
+    PK_HELLO_BYTES = 68,
     PK_DECISION_BYTES = 5,
     PK_STATS_BYTES = 20,
     PK_BYE_BYTES = 4,
@@ -35,6 +35,16 @@ enum {
 enum { PK_BUILD_PRODUCTION = 0, PK_BUILD_HIL = 1 };
 enum { PK_POLICY_PER_FRAME = 0, PK_POLICY_EVENT_ONLY = 1 };
 
+/* The decision rule as HELLO states it (app/pk_decide.h says what the fields mean). */
+typedef struct {
+    uint8_t kind;          /* 0 argmax, 1 threshold, 2 k_of_n, 3 hysteresis */
+    uint8_t person_index;  /* which model output is "person" */
+    int16_t threshold;     /* hit when output[person] - output[other] >= threshold */
+    int16_t threshold_low; /* hysteresis: the threshold while the last decision was person */
+    uint8_t k;             /* person when k of the last n frames are hits */
+    uint8_t n;
+} pk_hello_rule;
+
 /* The device's statement of its build manifest (HELLO payload). */
 typedef struct {
     uint8_t build_kind;          /* PK_BUILD_* */
@@ -43,6 +53,7 @@ typedef struct {
     const char *fw_version;      /* ASCII, 0..12 characters */
     const char *board;           /* ASCII, 0..12 characters */
     const uint8_t *model_sha256; /* 32 bytes */
+    pk_hello_rule rule;          /* the decision rule built in */
 } pk_hello;
 
 /* Inference statistics for STATS; insn_* are emulator instruction counts, not cycles. */

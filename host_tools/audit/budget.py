@@ -11,7 +11,7 @@ them), records of undeclared types with a good CRC, and bytes outside any record
 from __future__ import annotations
 
 from ..protocol import (
-    PAYLOAD_SIZES,
+    ACCEPTED_PAYLOAD_SIZES,
     POLICY_EVENT_ONLY,
     POLICY_PER_FRAME,
     Decision,
@@ -104,7 +104,7 @@ def check_budget(
     # Records of a type the protocol does not declare, framed and with a good CRC.
     undeclared: dict[tuple[int, int], list[int]] = {}
     for c in chunks:
-        if PAYLOAD_SIZES.get(c.type_code) != len(c.payload):
+        if len(c.payload) not in ACCEPTED_PAYLOAD_SIZES.get(c.type_code, ()):
             undeclared.setdefault((c.type_code, len(c.payload)), []).append(c.offset)
     for (code, size), offsets in sorted(undeclared.items(), key=lambda kv: kv[1][0]):
         f.add(

@@ -30,11 +30,14 @@ def as_code(value: object, names: dict[str, int]) -> object:
 def manifest_mismatches(hello: Hello, manifest: dict) -> tuple[list[str], list[str]]:
     """(mismatch messages, manifest keys not compared) between a HELLO and a manifest
     whose keys among proto_version, build_kind, policy, leak_budget_bits, fw_version,
-    board and model_sha256 (hex) the HELLO must repeat."""
+    board, model_sha256 (hex) and decision_rule (host_tools/decision_rule.py's manifest
+    form) the HELLO must repeat."""
     bad: list[str] = []
     ignored: list[str] = []
     for key, want in manifest.items():
-        if key == "model_sha256":
+        if key == "decision_rule":
+            bad += _rule_mismatches(hello, want)
+        elif key == "model_sha256":
             want_hex = want.hex() if isinstance(want, (bytes, bytearray)) else str(want)
             if want_hex.lower() != hello.model_sha256.hex():
                 bad.append(
@@ -56,6 +59,20 @@ def manifest_mismatches(hello: Hello, manifest: dict) -> tuple[list[str], list[s
         else:
             ignored.append(key)
     return bad, ignored
+
+
+def _rule_mismatches(hello: Hello, want: dict | None) -> list[str]:
+    """The decision rule a HELLO states against the manifest's (argmax when it has none)."""
+    from ..decision_rule import DecisionRule
+
+    try:
+        stated = DecisionRule.from_hello(hello)
+    except ValueError as exc:
+        return [f"decision_rule: HELLO states no valid rule ({exc})"]
+    expected = DecisionRule.from_manifest({"decision_rule": want})
+    if stated == expected:
+        return []
+    return [f"decision_rule: HELLO says {stated.describe()}, manifest says {expected.describe()}"]
 
 
 def coalesce_garbage(spans: list[Span]) -> list[tuple[int, int, str, int]]:

@@ -64,6 +64,11 @@ def render_card(dataset_dir: Path) -> str:
     out += [f"- {reason}: {n} ({REASONS.get(reason, '')})" for reason, n in skipped.items()]
     if report and not skipped:
         out.append("- nothing")
+    if skipped:
+        numbered = "`report.json` numbers each skipped input; only the build's terminal said "
+        out += ["", numbered + "which file each number was."]
+    for warning in report.get("warnings", []):
+        out += ["", f"**Warning:** {warning}"]
     if not report:
         out.append("- no build report (generated data: nothing to drop)")
     out += ["", "## Metadata removed at ingest", ""]
@@ -126,6 +131,9 @@ def _sources(m: dict) -> list[str]:
     lines += ["", "| licence | images |", "| --- | ---: |"]
     lines += [f"| {lic} | {n} |" for lic, n in licences.most_common()]
     contributors = {r.get("contributor") for r in m["images"] if r.get("contributor")}
-    note = "names are kept in the manifest only, so that they can ask for removal"
+    note = (
+        "the manifest keeps a digest of each name, not the name, so that "
+        "`peekless dataset forget --contributor NAME` finds their pictures"
+    )
     lines += ["", f"Named contributors: {len(contributors)} ({note})."]
     return lines

@@ -7,16 +7,49 @@
     peekless dataset forget datasets/build/coco-vww --sha256 <hex> | --contributor NAME
     peekless dataset card datasets/build/coco-vww
     peekless dataset verify datasets/build/coco-vww
+
+Mistakes the user can fix raise ``peekless.errors.UserError`` (one line, exit 2). Skipped
+inputs are listed on stderr with their paths; the files written never hold a path.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
 BUILD_ROOT = Path("datasets/build")
+FORGET_HELP = """Remove images on request and flag models trained on them as stale.
+
+--image matches by picture content: the copy is decoded, rotated by its EXIF orientation
+and converted the way the build does, so any lossless copy matches (the same pixels
+re-saved as PNG, with other metadata or none). A lossy copy (re-compressed, resized, a
+screenshot) has other pixels: nothing matches exactly, and forget lists how many images
+are near it (mean difference of at most 3 levels of 255 at the dataset's size). Add
+--near to remove those too: near-identical frames of one scene are that close as well,
+so check the count first. The removal record keeps counts and manifest hashes only."""
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _nonblank(what: str):
+    """An argparse type: text that is not blank (a blank licence is no licence)."""
+
+    def check(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError("must not be blank")
+        return value.strip()
+
+    return check
+
+
+def _dataset_name(value: str) -> str:
+    value = _nonblank("--name")(value)
+    if "/" in value or "\\" in value or value in (".", ".."):
+        raise argparse.ArgumentTypeError(f"{value!r}: a name, not a path (use --out for that)")
+    return value
 
 
 def _add_image_options(p: argparse.ArgumentParser) -> None:
@@ -45,7 +78,7 @@ def _finish(manifest: Path) -> int:
 
     report = load_report(manifest.parent / "report.json")
     if report:
-        print(f"built {report['built']} of {report['considered']} images")
+        print(f"built {report['built']} of {report['considered']} inputs")
         for reason, n in report["skipped_by_reason"].items():
             print(f"  skipped {n:6d} {reason}")
     print(f"manifest {manifest}  sha256 {manifest_sha256(manifest)}")
@@ -57,22 +90,30 @@ def _build_coco(a: argparse.Namespace) -> int:
     from training.ingest.coco import build_coco
 
     out = a.out or BUILD_ROOT / f"coco-{a.rule}"
-    return _finish(build_coco(a.annotations, a.images, out, a.rule, _opts(a), a.limit))
+    return _finish(
+        build_coco(a.annotations, a.images, out, a.rule, _opts(a), a.limit, echo=_stderr)
+    )
 
 
 def _build_folders(a: argparse.Namespace) -> int:
     from training.ingest.folders import build_folders
 
     out = a.out or BUILD_ROOT / a.name
-    return _finish(
-        build_folders(a.root, out, a.licence, a.consent, a.contributor, a.name, _opts(a))
-    )
+    manifest = build_folders(
+        a.root, out, a.licence, a.consent, a.contributor, a.name, _opts(a),
+        follow_symlinks=a.follow_symlinks, echo=_stderr,
+    )  # fmt: skip
+    return _finish(manifest)
 
 
 def _build_synthetic(a: argparse.Namespace) -> int:
+    from peekless.errors import UserError
     from training.ingest.card import write_card
     from training.synthetic import build_dataset
 
+    if a.size < 32 or a.n < 2:
+        raise UserError(f"--size {a.size} --n {a.n}: synthetic scenes need --size 32 or more "
+                        "and --n 2 or more")  # fmt: skip
     out = a.out or BUILD_ROOT / "synthetic-doorbell"
     manifest = build_dataset(out, a.n, a.seed, a.size, 1 if a.color == "gray" else 3)
     write_card(out)
@@ -80,22 +121,25 @@ def _build_synthetic(a: argparse.Namespace) -> int:
 
 
 def _forget(a: argparse.Namespace) -> int:
-    from training.ingest.forget import digests_of_file, forget
-    from training.ingest.scrub import IngestError
+    from training.ingest.forget import forget, read_copy
 
-    if not (a.contributor or a.sha256 or a.image or a.source_id):
-        print("forget: give --contributor, --sha256, --image or --source-id", file=sys.stderr)
-        return 2
-    digests = set(a.sha256 or [])
-    if a.image:
-        try:
-            digests |= digests_of_file(a.image, a.dataset)
-        except IngestError as e:  # the bytes' hash still matches an unscrubbed copy
-            print(f"{a.image}: {e}; matching its file hash only", file=sys.stderr)
-            digests.add(hashlib.sha256(a.image.read_bytes()).hexdigest())
-    result = forget(a.dataset, contributor=a.contributor, sha256=digests, source_id=a.source_id)
+    copies = []
+    for path in a.image or ():
+        copy = read_copy(path, a.dataset)
+        if copy.problem:
+            _stderr(f"{path}: {copy.problem}; matching its file bytes only")
+        copies.append(copy)
+    result = forget(
+        a.dataset, contributor=a.contributor, sha256=set(a.sha256 or ()),
+        source_id=a.source_id, copies=copies, near=a.near,
+    )  # fmt: skip
+    if result.near and not a.near:
+        _stderr(
+            f"{result.near} image(s) are near the --image copy (mean difference from "
+            f"{result.nearest:.2f} levels): a lossy copy? add --near to remove them too"
+        )
     if result.removed == 0:
-        print("nothing matched; the dataset is unchanged", file=sys.stderr)
+        _stderr("nothing matched; the dataset is unchanged")
         return 1
     print(f"removed {result.removed} image(s)")
     print(f"manifest sha256 {result.old_manifest_sha256} -> {result.new_manifest_sha256}")
@@ -150,10 +194,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = build.add_parser("folders", help="your own ROOT/person and ROOT/no_person folders")
     p.add_argument("root", type=Path)
-    p.add_argument("--licence", required=True, help="licence the images are used under")
-    p.add_argument("--consent", required=True, help="how the people shown gave consent")
-    p.add_argument("--contributor", help="contributor of files directly in person/, no_person/")
-    p.add_argument("--name", default="folders", help="dataset name (default folders)")
+    p.add_argument(
+        "--licence",
+        required=True,
+        type=_nonblank("--licence"),
+        help="licence the images are used under",
+    )
+    p.add_argument(
+        "--consent",
+        required=True,
+        type=_nonblank("--consent"),
+        help="how the people shown gave consent",
+    )
+    p.add_argument(
+        "--contributor",
+        type=_nonblank("--contributor"),
+        help="contributor of files directly in person/, no_person/",
+    )
+    p.add_argument(
+        "--name", default="folders", type=_dataset_name, help="dataset name (default folders)"
+    )
+    p.add_argument(
+        "--follow-symlinks", action="store_true",
+        help="build files that links lead to outside ROOT (refused and listed otherwise)",
+    )  # fmt: skip
     _add_build_options(p)
     p.set_defaults(func=_build_folders)
 
@@ -163,11 +227,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_image_options(p)
     p.set_defaults(func=_build_synthetic)
 
-    p = sub.add_parser("forget", help="remove images on request; flags models as stale")
+    p = sub.add_parser(
+        "forget", help="remove images on request; flags models as stale",
+        description=FORGET_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     p.add_argument("dataset", type=Path, help="built dataset folder (holds manifest.json)")
-    p.add_argument("--contributor", help="every image of this contributor")
-    p.add_argument("--sha256", action="append", help="image by sha256 of pixels or file")
-    p.add_argument("--image", type=Path, help="image by a copy of it (hashed, then matched)")
+    p.add_argument(
+        "--contributor", type=_nonblank("--contributor"), help="every image of this contributor"
+    )
+    p.add_argument(
+        "--sha256", action="append",
+        help="image by sha256 of its content, scrubbed pixels or file (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "--image", type=Path, action="append",
+        help="image by a copy of it: any lossless copy matches (repeatable; see above)",
+    )  # fmt: skip
+    p.add_argument(
+        "--near", action="store_true",
+        help="also remove images near an --image copy (for a lossy copy; see above)",
+    )  # fmt: skip
     p.add_argument("--source-id", help="image by its source id (e.g. a COCO image id)")
     p.set_defaults(func=_forget)
 
@@ -181,11 +260,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m training.ingest.cli dataset ...`) until wired in."""
-    parser = argparse.ArgumentParser(prog="peekless")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    """`python -m training.ingest.cli dataset ...`: the `peekless` command itself, so user
+    mistakes end the same way (one line, exit 2)."""
+    from peekless.cli import main as peekless_main
+
+    return peekless_main(argv)
 
 
 if __name__ == "__main__":

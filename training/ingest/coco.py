@@ -25,10 +25,12 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from peekless.errors import UserError
 from training.ingest.build import BuildOptions, Candidate, build
 from training.ingest.report import BuildReport
 
@@ -95,11 +97,22 @@ class CocoImage:
 
 def read_annotations(path: Path, rule: LabelRule) -> tuple[list[CocoImage], str]:
     """Labelled images of one instances_*.json and the file's sha256."""
-    raw = Path(path).read_bytes()
-    data = json.loads(raw)
-    person_ids = {c["id"] for c in data.get("categories", []) if c.get("name") == "person"}
-    if not person_ids:
-        raise ValueError(f"{path}: no 'person' category: not a COCO instances file?")
+    path = Path(path)
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "no such file"
+        raise UserError(f"--annotations {path}: {what} (give an instances_*.json file)")
+    raw = path.read_bytes()
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise UserError(f"--annotations {path}: not JSON (give an instances_*.json file)") from None
+    cats = data.get("categories", []) if isinstance(data, dict) else []
+    person_ids = {c["id"] for c in cats if c.get("name") == "person"}
+    if not person_ids or "images" not in data:
+        raise UserError(
+            f"--annotations {path}: no 'person' category or no images: not a COCO instances "
+            "file (captions_* and person_keypoints_* are not; use instances_*.json)"
+        )
     licences = {
         lic["id"]: f"{lic.get('name', '?')} ({lic['url']})"
         if lic.get("url")
@@ -145,16 +158,24 @@ def build_coco(
     rule: str = "vww",
     opts: BuildOptions | None = None,
     limit: int | None = None,
+    *,
+    echo: Callable[[str], None] | None = None,
 ) -> Path:
     """Build a VWW dataset from COCO; returns the manifest path.
 
     limit: only the first ``limit`` images (by image id) for a quick trial build.
+    echo: where terminal lines go (each skipped image with its path); None: nowhere.
     """
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose from {sorted(RULES)}")
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit {limit}: give 1 or more images, or leave it out")
+    missing = [str(d) for d in image_dirs if not Path(d).is_dir()]
+    if missing:
+        raise UserError(f"--images {missing[0]}: no such folder (give the COCO image folder)")
     label_rule = RULES[rule]
     opts = opts or BuildOptions()
-    report = BuildReport()
+    report = BuildReport(echo=echo)
     images: dict[int, CocoImage] = {}
     sources = []
     for path in annotations:
@@ -164,10 +185,10 @@ def build_coco(
             images.setdefault(im.image_id, im)
     ordered = sorted(images.values(), key=lambda im: im.image_id)[:limit]
     candidates = []
-    for im in ordered:
+    for index, im in enumerate(ordered, start=1):
         if im.label is None:
             report.considered += 1
-            report.skip(str(im.image_id), "small_person_only")
+            report.skip(index, "small_person_only", source_id=str(im.image_id))
             continue
         candidates.append(
             Candidate(
@@ -178,6 +199,7 @@ def build_coco(
                 contributor=None,  # COCO does not record who took or is in a photo
                 source=im.source,
                 id_prefix="coco",
+                index=index,
             )
         )
     header = {

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from peekless.errors import UserError
+
 SPLITS = ("train", "val", "test")
 ROW_KEYS = ("id", "label", "split", "sha256")  # what every manifest row has
 SOURCE_KEYS = ("source_id", "licence", "contributor", "source", "source_sha256", "path")
@@ -88,10 +90,31 @@ def write_dataset(
 def load_manifest(manifest_path: Path) -> dict:
     """Any Peekless dataset manifest (synthetic, COCO, folders), checked for shape."""
     manifest_path = Path(manifest_path)
-    manifest = json.loads(manifest_path.read_text())
-    missing = [k for k in ("name", "counts", "files", "images") if k not in manifest]
+    build_one = "build one with `peekless dataset build`, or give the manifest.json it wrote"
+    if manifest_path.is_dir():
+        inner = manifest_path / "manifest.json"
+        raise UserError(
+            f"{manifest_path}: a folder; give {inner}"
+            if inner.is_file()
+            else f"{manifest_path}: no dataset here (no manifest.json; {build_one})"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{manifest_path}: no such file ({build_one})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise UserError(
+            f"{manifest_path}: not a dataset manifest (not JSON; {build_one})"
+        ) from None
+    missing = (
+        [k for k in ("name", "counts", "files", "images") if k not in manifest]
+        if isinstance(manifest, dict)
+        else ["fields"]
+    )
     if missing:
-        raise ValueError(f"{manifest_path}: not a dataset manifest (no {', '.join(missing)})")
+        raise UserError(
+            f"{manifest_path}: not a dataset manifest (no {', '.join(missing)}; {build_one})"
+        )
     return manifest
 
 

@@ -1,10 +1,13 @@
 """Records kept beside a dataset after removals: what a removal left behind, by design.
 
 ``removals.json``: one record per request (date, kind of request, counts per split and
-class, manifest hashes before and after) and a blocklist of sha256 digests (scrubbed
-pixels and original file bytes) of removed images, so that a rebuild into the same folder
-does not bring them back. It holds no pixels, no names, no contributor and no file names:
-a digest only matches a copy of the very image, which the requester already has.
+class, manifest hashes before and after) and a blocklist, so that a rebuild into the same
+folder does not bring removed images back. Nothing in it identifies what was removed: no
+pixels, names, contributors, file names, image ids or plain digests. (An image id is a
+prefix of its file's sha256, so a plain digest would name the image to anyone who saw
+the id.) The blocklist holds keyed digests, HMAC-SHA256 under a random key made for this
+dataset folder, of each removed image's content, pixel and file sha256: they match a
+copy of the very picture during a rebuild, and nothing else can be read from them.
 
 ``stale_models.json``: the manifest hashes that removals made obsolete; a model whose
 recorded manifest hash is listed was trained on data that is no longer there.
@@ -13,12 +16,15 @@ recorded manifest hash is listed was trained on data that is no longer there.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Mapping
+import secrets
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 REMOVALS_FILE = "removals.json"
 STALE_FILE = "stale_models.json"
+BLOCKLIST_FORMAT = "hmac-sha256 of sha256 digests, key: blocklist_key"
 _HEX = set("0123456789abcdef")
 
 
@@ -27,26 +33,58 @@ def _read(path: Path, empty: dict) -> dict:
 
 
 def load_removals(dataset_dir: Path) -> dict:
-    """{"removals": [records], "blocklist": [sha256, ...]} (empty lists if none)."""
-    return _read(Path(dataset_dir) / REMOVALS_FILE, {"removals": [], "blocklist": []})
+    """{"removals": [records], "blocklist": [keyed digests], "blocklist_key": hex}.
+
+    A file from before keyed digests (plain sha256 in "blocklist") is read as keyed
+    under a fresh key; the next ``append_removal`` writes it back that way."""
+    data = _read(Path(dataset_dir) / REMOVALS_FILE, {"removals": [], "blocklist": []})
+    if "blocklist_key" not in data:
+        key = secrets.token_hex(32)
+        data["blocklist"] = sorted(_keyed(key, d) for d in data["blocklist"])
+        data["blocklist_key"] = key
+        data["blocklist_format"] = BLOCKLIST_FORMAT
+    return data
 
 
-def blocklist(dataset_dir: Path) -> frozenset[str]:
-    """Digests of removed images (pixels and source files)."""
-    return frozenset(load_removals(dataset_dir)["blocklist"])
+def _keyed(key: str, digest: str) -> str:
+    return hmac.new(bytes.fromhex(key), digest.lower().encode(), hashlib.sha256).hexdigest()
 
 
-def source_blocked(data: bytes, blocked: frozenset[str]) -> bool:
+class Blocklist:
+    """Removed images of one dataset folder; ``in`` takes plain sha256 hex digests."""
+
+    def __init__(self, key: str, keyed: Iterable[str]) -> None:
+        self._key = key
+        self._keyed = frozenset(keyed)
+
+    def __contains__(self, digest: object) -> bool:
+        return isinstance(digest, str) and _keyed(self._key, digest) in self._keyed
+
+    def __bool__(self) -> bool:
+        return bool(self._keyed)
+
+    def __len__(self) -> int:
+        return len(self._keyed)
+
+
+def blocklist(dataset_dir: Path) -> Blocklist:
+    """Removed images (matched by content, pixel or file sha256)."""
+    data = load_removals(dataset_dir)
+    return Blocklist(data["blocklist_key"], data["blocklist"])
+
+
+def source_blocked(data: bytes, blocked: Blocklist) -> bool:
     """True if these exact file bytes were removed before."""
     return bool(blocked) and hashlib.sha256(data).hexdigest() in blocked
 
 
 def append_removal(dataset_dir: Path, record: dict, digests: set[str]) -> None:
-    """Add a removal record and the removed images' digests."""
+    """Add a removal record and the removed images' digests (stored keyed, never plain)."""
     path = Path(dataset_dir) / REMOVALS_FILE
     data = load_removals(dataset_dir)
     data["removals"].append(record)
-    data["blocklist"] = sorted(set(data["blocklist"]) | digests)
+    keyed = {_keyed(data["blocklist_key"], d) for d in digests}
+    data["blocklist"] = sorted(set(data["blocklist"]) | keyed)
     path.write_text(json.dumps(data, indent=1) + "\n")
 
 

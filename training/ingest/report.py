@@ -1,13 +1,19 @@
 """The build report: what was built, what was skipped and why, what metadata was removed.
 
-Written as ``report.json`` beside the manifest. It names skipped files (they are not in
-the dataset) but never the images that were built, so ``forget`` has nothing to clean here.
+Written as ``report.json`` beside the manifest. A file name is metadata (names, places,
+dates), so the report never holds one: each input the build looked at has a number
+(``input``, 1, 2, ... in the build's fixed order), and a skipped input is recorded by
+that number, its reason and a detail that names no file. Only the terminal, where the
+user typed the paths anyway, says which file each number is (``echo``). A COCO build adds
+the image's public COCO id (``source_id``). The report never names a built image either,
+so ``forget`` has nothing to clean here.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,19 +22,43 @@ from training.ingest.scrub import REASONS
 
 @dataclass
 class BuildReport:
-    """Counts and skip reasons of one build."""
+    """Counts, skip reasons and warnings of one build.
+
+    echo: where the terminal lines go (each skipped input with its path); None: nowhere.
+    """
 
     considered: int = 0
     built: int = 0
-    skipped: list[dict[str, str]] = field(default_factory=list)  # {source, reason, detail}
+    skipped: list[dict] = field(default_factory=list)  # {input, reason, detail[, source_id]}
     stripped: Counter = field(default_factory=Counter)  # metadata kind -> images carrying it
+    warnings: list[str] = field(default_factory=list)  # no paths: written to the report
+    echo: Callable[[str], None] | None = None
 
-    def skip(self, source: str, reason: str, detail: str = "") -> None:
+    def skip(
+        self,
+        index: int,
+        reason: str,
+        detail: str = "",
+        where: str | Path | None = None,
+        source_id: str | None = None,
+    ) -> None:
+        """Record input number ``index`` as skipped; ``where`` (its path) goes to the
+        terminal only."""
         if reason not in REASONS:
             raise ValueError(f"unknown skip reason {reason!r}")
-        self.skipped.append(
-            {"source": source, "reason": reason, "detail": detail or REASONS[reason]}
-        )
+        entry = {"input": int(index), "reason": reason, "detail": detail or REASONS[reason]}
+        if source_id is not None:
+            entry["source_id"] = source_id
+        self.skipped.append(entry)
+        if self.echo is not None:
+            shown = f": {where}" if where is not None else ""
+            self.echo(f"  skipped #{index} {reason} ({entry['detail']}){shown}")
+
+    def warn(self, text: str) -> None:
+        """A warning about the whole build (it must name no file: it is written)."""
+        self.warnings.append(text)
+        if self.echo is not None:
+            self.echo(f"warning: {text}")
 
     def skip_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(s["reason"] for s in self.skipped).items()))
@@ -40,7 +70,8 @@ class BuildReport:
             "skipped_by_reason": self.skip_counts(),
             "metadata_removed": dict(sorted(self.stripped.items())),
             "reasons": {r: REASONS[r] for r in self.skip_counts()},
-            "skipped": self.skipped,
+            "warnings": self.warnings,
+            "skipped": sorted(self.skipped, key=lambda s: s["input"]),
         }
 
     def write(self, path: Path) -> Path:
@@ -49,7 +80,7 @@ class BuildReport:
         return path
 
     def summary(self) -> str:
-        lines = [f"built {self.built} of {self.considered} images"]
+        lines = [f"built {self.built} of {self.considered} inputs"]
         for reason, n in self.skip_counts().items():
             lines.append(f"  skipped {n:6d} {reason}: {REASONS[reason]}")
         if self.stripped:

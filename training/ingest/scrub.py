@@ -1,12 +1,21 @@
 """Ingest scrub: an image file in, clean pixels and a metadata-free PNG out.
 
 Nothing from the source file except its pixels reaches the dataset. The file is decoded
-(only formats in ``ALLOWED_FORMATS``), its EXIF orientation applied, alpha flattened,
-converted to gray or RGB, resized, and the result rebuilt from a fresh numpy array: EXIF
+at full size (only formats in ``ALLOWED_FORMATS``), its EXIF orientation applied, alpha
+flattened, converted to gray or RGB, resized, and the result rebuilt from a fresh numpy
+array: EXIF
 (GPS, MakerNotes, thumbnails), XMP, IPTC, ICC profiles, comments, text chunks and any bytes
 after the end-of-image marker (aCropalypse) are never copied, because nothing but the
 array is. The PNG written is then read back and checked: IHDR, IDAT and IEND chunks only,
 nothing after IEND, identical pixels.
+
+Besides the small pixels, the scrub gives the ``content_sha256`` of the picture at full
+size (after orientation, alpha and colour conversion, before resizing): any lossless copy
+of a picture (the same pixels re-saved as PNG, with other metadata or none, or with the
+rotation applied instead of tagged) has the same content digest, which is what
+``forget --image`` and the rebuild blocklist match on. A full-size decode costs about
+twice libjpeg's reduced-size decoding (training/ingest/bench.py); a removal request that
+finds nothing would cost more.
 
 Files that cannot be ingested raise ``IngestError`` with one of the ``REASONS`` so a build
 can skip them, say why, and carry on with the rest.
@@ -50,6 +59,15 @@ REASONS = {
     "duplicate": "same scrubbed pixels as an image already in the dataset",
     "removed_on_request": "removed from this dataset by `peekless dataset forget`",
     "small_person_only": "only persons below the rule's threshold (rule drops these)",
+    "class_conflict": "the same picture is under both person/ and no_person/",
+    # found by the folder walk (training/ingest/walk.py), never decoded
+    "not_a_file": "not a regular file (a pipe, socket or device)",
+    "outside_symlink": "a link to outside the input folder (--follow-symlinks builds it)",
+    "symlink_loop": "a link that leads back into a folder it is in",
+    "dangling_symlink": "a link to something that does not exist",
+    "unreadable_folder": "a folder that could not be listed",
+    "stray_file": "a file at the root, outside person/ and no_person/",
+    "unknown_folder": "a folder at the root other than person/ and no_person/",
 }
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -57,6 +75,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # corrupt, not of an unknown format.
 _MAGIC = (b"\xff\xd8\xff", _PNG_SIGNATURE, b"GIF87a", b"GIF89a", b"II*\0", b"MM\0*", b"BM")
 _CLEAN_CHUNKS = {b"IHDR", b"IDAT", b"IEND"}
+# Decoded modes that hold gray pictures: they stay gray until the dataset's mode is chosen.
+_GRAY_MODES = {"L", "LA", "La", "1", "I", "I;16", "I;16B", "I;16L", "I;16N"}
 # info keys that describe the encoding, not the picture or the person who took it
 _CODING_KEYS = {
     "jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "progressive",
@@ -93,13 +113,23 @@ class Scrubbed:
 
     pixels: np.ndarray  # uint8 [size, size, channels]
     sha256: str  # of pixels.tobytes(): the same identity the synthetic manifest uses
-    source_sha256: str  # of the source file's bytes, to match removal requests
+    source_sha256: str  # of the source file's bytes
+    content_sha256: str  # of the full-size picture (``content_digest``): any lossless copy
     stripped: tuple[str, ...]  # metadata kinds the source carried: exif, icc, xmp, ...
 
 
 def pixels_sha256(pixels: np.ndarray) -> str:
     """sha256 (hex) of a C-contiguous uint8 array's bytes."""
     return hashlib.sha256(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).hexdigest()
+
+
+def content_digest(img: Image.Image) -> str:
+    """sha256 of an oriented, converted picture at full size, as RGB with its size: the
+    same for every lossless copy, whatever its format, metadata or gray/RGB storage."""
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    h = hashlib.sha256(b"peekless-content-v1:%dx%d:" % rgb.size)
+    h.update(rgb.tobytes())
+    return h.hexdigest()
 
 
 def read_source(path: Path) -> bytes:
@@ -116,33 +146,27 @@ def read_source(path: Path) -> bytes:
         raise IngestError("unreadable", type(e).__name__) from None
 
 
-def scrub_bytes(
-    data: bytes,
-    size: int,
-    channels: int,
-    max_pixels: int = MAX_PIXELS,
-    jpeg_draft: bool = True,
-) -> Scrubbed:
+def scrub_bytes(data: bytes, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> Scrubbed:
     """Decode ``data`` to uint8 [size, size, channels] pixels (1 = gray, 3 = RGB).
 
     The whole frame is resized to a square without cropping, as the Visual Wake Words
-    reference does, so a label computed on the full image still holds.
-    jpeg_draft: let libjpeg decode JPEGs at 1/2, 1/4 or 1/8 scale when that still leaves
-    at least ``size`` pixels each way; changes the last bits of the pixels (a build
-    records it in the manifest), and is much faster: see training/ingest/bench.py.
+    reference does, so a label computed on the full image still holds. The resize works
+    from the full-size decode, so the pixels depend only on the picture (a lossless copy
+    scrubs to the same pixels), not on how the file stored it.
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, not {channels}")
     if not data:
         raise IngestError("empty")
     img = _open(data, max_pixels)
-    if jpeg_draft and img.format in ("JPEG", "MPO"):
-        img.draft("L" if channels == 1 else "RGB", (size, size))
     try:
         img.load()
         stripped = _metadata_kinds(img)
         img = ImageOps.exif_transpose(img)
-        img = _to_mode(img, "L" if channels == 1 else "RGB")
+        img = _to_mode(img, "L" if img.mode in _GRAY_MODES else "RGB")
+        content = content_digest(img)
+        mode = "L" if channels == 1 else "RGB"
+        img = img.convert(mode) if img.mode != mode else img
         img = img.resize((size, size), Image.Resampling.BILINEAR)
     except IngestError:
         raise
@@ -153,7 +177,9 @@ def scrub_bytes(
         raise IngestError("corrupt", f"{type(e).__name__}: {e}") from None
     # The rebuild: a new array holds the pixels and nothing else.
     pixels = np.array(img, dtype=np.uint8).reshape(size, size, channels)
-    return Scrubbed(pixels, pixels_sha256(pixels), hashlib.sha256(data).hexdigest(), stripped)
+    return Scrubbed(
+        pixels, pixels_sha256(pixels), hashlib.sha256(data).hexdigest(), content, stripped
+    )
 
 
 def scrub_file(path: Path, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> Scrubbed:

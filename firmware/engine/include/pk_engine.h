@@ -26,6 +26,16 @@
  *    out_row_bytes * (oy + 1) + delta <= in_row_bytes * max(0, oy * stride_h - pad_top)
  *    (compiler/planner.py computes the largest such delta).
  *  - Other kernels: output and input must not overlap.
+ *
+ * Row windows (what fused row-band execution, compiler/bands.py, relies on; every variant
+ * keeps it): the compiler may call pk_conv2d_s8, pk_conv2d_1x1_s8, pk_depthwise_conv2d_s8,
+ * pk_avg_pool2d_s8, pk_max_pool2d_s8 and pk_pad_s8 on a window of a tensor's rows:
+ * in_dims->h is the window's rows, out_dims->h the output rows to make (any number >= 1,
+ * not tied to in_dims->h by SAME/VALID arithmetic), pad_top the padded rows above the
+ * window (0 <= pad_top <= the layer's own; pk_pad_s8 also gets pad_bottom). Input rows
+ * at or past in_dims->h are padding, exactly as below a whole tensor; no kernel reads
+ * outside rows [0, in_dims->h) of `in` or keeps state between calls. Pointwise windows
+ * have in_dims->h == out_dims->h. A pk_pad_s8 window may have in_dims->h == 0.
  */
 #ifndef PK_ENGINE_H
 #define PK_ENGINE_H

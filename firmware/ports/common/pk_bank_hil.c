@@ -48,6 +48,7 @@ int pk_bank_parse(const uint8_t *hdr, size_t bank_bytes, pk_bank_info *out)
     out->format.width = (uint16_t)width;
     out->format.height = (uint16_t)height;
     out->format.pixfmt = pixfmt;
+    out->format.pitch = width * channels;
     out->frame_bytes = (size_t)frame_bytes; /* <= bank_bytes, so it fits */
     return PK_HAL_OK;
 }

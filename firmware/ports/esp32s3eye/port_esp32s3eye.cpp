@@ -6,11 +6,23 @@
  * UNTESTED: written against the driver's documented API; PlatformIO needs its registry
  * for the espressif32 platform (firmware/README.md, "Real boards"). Production only.
  *
- * Privacy: the driver captures into its own frame buffer (here one, in PSRAM). The port
- * copies it into the app's framebuffer and wipes the driver's buffer before handing it
- * back, so after each frame only the app's buffers (wiped by main.c) ever held pixels.
- * The driver's internal DMA line buffers are outside our control and are overwritten
- * by every new frame; see firmware/README.md.
+ * Rows: esp32-camera's public API gives whole frames. Its capture is DMA into small
+ * line buffers (a few rows, the LCD_CAM peripheral with GDMA on the S3) that a driver
+ * task copies into a frame buffer, here one, in PSRAM. So this port hands the app one
+ * row at a time from that frame buffer (pk_hal_camera_read_rows copies a row into the
+ * app's line buffer and wipes it in the frame buffer at once) and wipes what the app
+ * did not read before handing the buffer back (esp_camera_fb_return). The app's
+ * internal RAM never holds more than its line buffer; the driver's PSRAM frame buffer
+ * does hold the frame while it is being read, as the camera's FIFO would.
+ *
+ * What it takes to have no frame buffer at all: replace the driver's copy task (the
+ * DMA end-of-transfer handler that copies each half of the DMA line buffer into the
+ * frame buffer) with one that hands each DMA half-buffer to pk_hal_camera_read_rows
+ * through a ring of a few rows. The DMA does not wait: the app must take every row
+ * before the DMA overwrites it (ring depth x row time), so with a fused-band model the
+ * sensor's frame rate or the crop (OV2640 window registers) must leave that time; count
+ * the EOF events to detect an overrun. ESP-IDF 5.3's esp_cam_ctlr DVP driver, with a
+ * receive buffer of a few rows per transaction, is the other way there.
  */
 #include <Arduino.h>
 #include <string.h>
@@ -101,7 +113,11 @@ extern "C" void pk_hal_serial_write(const uint8_t *data, size_t len)
     Serial.write(data, len);
 }
 
-extern "C" int pk_hal_camera_capture(uint8_t *fb, size_t capacity, pk_format *fmt)
+static camera_fb_t *frame;   /* the driver's frame being read, or NULL */
+static pk_format frame_fmt; /* its format */
+static uint32_t next_row;   /* rows handed to the app so far */
+
+extern "C" int pk_hal_camera_begin(pk_format *fmt)
 {
     if (!camera_ready) {
         const int rc = camera_start(fmt);
@@ -110,30 +126,55 @@ extern "C" int pk_hal_camera_capture(uint8_t *fb, size_t capacity, pk_format *fm
         }
         camera_ready = true;
     }
-    camera_fb_t *frame = esp_camera_fb_get();
+    pk_hal_camera_end();
+    frame = esp_camera_fb_get();
     if (frame == NULL) {
         return PK_HAL_ERR_SOURCE;
     }
-    int rc = PK_HAL_OK;
-    if (frame->len > capacity) {
-        rc = PK_HAL_ERR_CAPACITY;
-    } else {
-        memcpy(fb, frame->buf, frame->len);
-#if PK_ESP_RGB565_SWAP
-        if (fmt->pixfmt == PK_PIXFMT_RGB565) {
-            for (size_t i = 0; i + 1 < frame->len; i += 2) {
-                const uint8_t t = fb[i];
-                fb[i] = fb[i + 1];
-                fb[i + 1] = t;
-            }
-        }
-#endif
-        fmt->width = (uint16_t)frame->width;
-        fmt->height = (uint16_t)frame->height;
+    fmt->width = (uint16_t)frame->width;
+    fmt->height = (uint16_t)frame->height;
+    fmt->pitch = (uint32_t)pk_format_row_bytes(fmt);
+    if ((size_t)fmt->pitch * fmt->height != frame->len) {
+        pk_hal_camera_end();
+        return PK_HAL_ERR_FORMAT; /* not the raw format asked for (e.g. JPEG) */
     }
-    pk_wipe(frame->buf, frame->len); /* the driver's copy of the pixels */
-    esp_camera_fb_return(frame);
-    return rc;
+    frame_fmt = *fmt;
+    next_row = 0;
+    return PK_HAL_OK;
+}
+
+extern "C" int pk_hal_camera_read_rows(uint8_t *dst, size_t capacity, uint16_t nrows)
+{
+    if (frame == NULL) {
+        return PK_HAL_ERR_SOURCE;
+    }
+    if (nrows > frame_fmt.height - next_row || (size_t)nrows * frame_fmt.pitch > capacity) {
+        return PK_HAL_ERR_CAPACITY;
+    }
+    uint8_t *const src = frame->buf + (size_t)next_row * frame_fmt.pitch;
+    const size_t n = (size_t)nrows * frame_fmt.pitch;
+    memcpy(dst, src, n);
+    pk_wipe(src, n); /* read rows are gone from the driver's buffer too */
+#if PK_ESP_RGB565_SWAP
+    if (frame_fmt.pixfmt == PK_PIXFMT_RGB565) {
+        for (size_t i = 0; i + 1 < n; i += 2) {
+            const uint8_t t = dst[i];
+            dst[i] = dst[i + 1];
+            dst[i + 1] = t;
+        }
+    }
+#endif
+    next_row += nrows;
+    return PK_HAL_OK;
+}
+
+extern "C" void pk_hal_camera_end(void)
+{
+    if (frame != NULL) {
+        pk_wipe(frame->buf, frame->len); /* rows not read, and the rest */
+        esp_camera_fb_return(frame);
+        frame = NULL;
+    }
 }
 
 extern "C" const char *pk_hal_board_name(void)

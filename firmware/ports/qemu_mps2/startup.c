@@ -1,6 +1,7 @@
 /*
- * Reset and exception entry for Cortex-M under QEMU, in C: the vector table, copying
- * .data, zeroing .bss and enabling the FPU before any C code that may use it.
+ * Reset and exception entry for Cortex-M under QEMU, in C: the vector table, enabling
+ * the FPU before any C code that may use it, painting the stack, copying .data and
+ * zeroing .bss.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 
 #include "board.h"
 #include "pk_hal.h"
+#include "pk_stack.h"
 
 /* Coprocessor Access Control: CP10/CP11 (the FPU) full access is bits 20..23. */
 #define PK_SCB_CPACR 0xE000ED88u
@@ -18,6 +20,7 @@ extern uint32_t pk_ld_bss_start[], pk_ld_bss_end[], pk_ld_stack_top[];
 
 int main(int argc, char **argv);
 void pk_reset_handler(void) __attribute__((noreturn));
+void pk_stack_paint_at_boot(void);
 void pk_default_handler(void);
 #if defined(PK_BOARD_SYSTICK_COUNTER)
 void pk_systick_handler(void); /* hal.c: extends the 24-bit counter */
@@ -56,11 +59,21 @@ __attribute__((section(".vectors"), used)) const pk_vector pk_vectors[16 + 32] =
     PK_D8, PK_D8, PK_D8, PK_D8, /* external interrupts 0..31: none are enabled */
 };
 
+/* Paint the stack below the caller (pk_stack.h), before .data and .bss exist. */
+__attribute__((naked, noinline)) void pk_stack_paint_at_boot(void)
+{
+    __asm__ __volatile__(PK_STACK_PAINT_ASM);
+}
+
 void pk_reset_handler(void)
 {
     /* FPU first: with -mfloat-abi=hard even memcpy or main's prologue may touch it. */
     PK_REG32(PK_SCB_CPACR) |= 0xFu << 20;
     __asm__ __volatile__("dsb\n\tisb" : : : "memory");
+
+    /* Every stack word below here gets the paint, so the deepest word ever written can
+     * be found afterwards (the stack's high-water mark, read back by the debugger). */
+    pk_stack_paint_at_boot();
 
     memcpy(pk_ld_data_start, pk_ld_data_load,
            (size_t)((char *)pk_ld_data_end - (char *)pk_ld_data_start));
