@@ -56,6 +56,13 @@ def depthwise_packed_scratch(kh: int, kw: int, stride_w: int, dilation_w: int, o
     return 2 * kh * ((ow - 1) * stride_w + (kw - 1) * dilation_w + 1) * c
 
 
+def depthwise_mve_scratch(kh: int, kw: int, stride_w: int, dilation_w: int, ow: int,
+                          c: int) -> int:
+    """PK_DEPTHWISE_PACKED_MVE_SCRATCH_BYTES (pk_engine_packed.h): the Helium variant's
+    window rows of every channel and slack."""
+    return (kh * ((ow - 1) * stride_w + (kw - 1) * dilation_w + 1) + 8 * stride_w) * c
+
+
 def _table(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
            output_zero_point: int) -> np.ndarray:
     """int64 [channels, 4]: {2 * bias, multiplier, 2^(e-1) + zp * 2^e, e}, e = -shift."""
@@ -118,10 +125,13 @@ def _relayout_depthwise(step: Step) -> None:
     c["filter"] = pack_depthwise(np.asarray(c["filter"]).reshape(kh * kw, oc), c["bias"],
                                  c["multiplier"], c["shift"], int(p["output_zero_point"]))
     geometry = (kh, kw, int(p["stride_w"]), int(p["dilation_w"]), step.dims["out"][2])
-    step.scratch = depthwise_packed_scratch(*geometry, oc)
-    # the least it accepts (slower: pk_engine_packed.h); a planner short of memory may give
-    # it this instead
+    # Scratch sizes (pk_engine_packed.h): the least the kernel accepts (one group of 4
+    # channels, the DSP variant re-widening every window row); what the Helium variant
+    # needs (the window rows of every channel once); the DSP variant's full speed (every
+    # group keeps its rows from one output row to the next). The default is the middle one.
     p["scratch_min"] = depthwise_packed_scratch(*geometry, 4)
+    p["scratch_fast"] = depthwise_packed_scratch(*geometry, oc)
+    step.scratch = max(p["scratch_min"], depthwise_mve_scratch(*geometry, oc))
 
 
 def _relayout_matrix(step: Step) -> None:

@@ -390,12 +390,18 @@ static void check_conv(conv_fn var, int32_t index, int depthwise, int packed_var
             return;
         }
     }
-    /* the packed depthwise kernel at full speed or, one case in three, with scratch for
-     * fewer groups, down to the least it accepts (one group) */
-    const int32_t dw_groups = depthwise && rnd() % 3 == 0 ? 4 * rnd_in(1, out.c / 4) : out.c;
+    /* the packed depthwise kernel with the compiler's default scratch (what the Helium
+     * variant needs, if more than the least), at the DSP variant's full speed, or with
+     * scratch for fewer groups, down to the least it accepts (one group) */
+    const int32_t pick = depthwise ? (int32_t)(rnd() % 3) : 0;
+    const int32_t dw_least = PK_DEPTHWISE_PACKED_SCRATCH_BYTES(kh, kw, sw, dw, ow, 4);
+    const int32_t dw_mve = PK_DEPTHWISE_PACKED_MVE_SCRATCH_BYTES(kh, kw, sw, dw, ow, out.c);
+    const int32_t dw_groups = pick == 1 ? out.c : pick == 2 ? 4 * rnd_in(1, out.c / 4) : 4;
+    const int32_t dw_bytes = pick == 0 ? (dw_mve > dw_least ? dw_mve : dw_least)
+                                       : PK_DEPTHWISE_PACKED_SCRATCH_BYTES(kh, kw, sw, dw, ow,
+                                                                           dw_groups);
     const packed_consts pc = {
-        packed, depthwise ? PK_DEPTHWISE_PACKED_SCRATCH_BYTES(kh, kw, sw, dw, ow, dw_groups)
-                          : PK_CONV2D_PACKED_SCRATCH_BYTES(kh, kw, in.c, out.c)};
+        packed, depthwise ? dw_bytes : PK_CONV2D_PACKED_SCRATCH_BYTES(kh, kw, in.c, out.c)};
     const int32_t in_bytes = ih * iw * in.c, out_bytes = oh * ow * out.c;
     if (in_bytes + out_bytes + 64 > BUF_BYTES) {
         return;

@@ -153,8 +153,8 @@ pk_status pk_depthwise_conv2d_s8_packed_mve(const pk_ctx *ctx, const pk_conv_par
 #if defined(__ARM_FEATURE_DSP)
     /* the padded rows, and room for the up to 7 pixels past a row that a step of eight
      * reads (and does not store) */
-    if (taps > MAX_TAPS || ctx->size < kh * rs + 8 * sw * ch || kh * rs > 65535 ||
-        ow < MIN_OW) {
+    if (taps > MAX_TAPS || kh * rs > 65535 || ow < MIN_OW ||
+        ctx->size < PK_DEPTHWISE_PACKED_MVE_SCRATCH_BYTES(kh, kw, sw, dw, ow, ch)) {
         return pk_depthwise_conv2d_s8_packed_dsp(ctx, p, q, in_dims, in, filter_dims, filter,
                                                  bias, out_dims, out);
     }

@@ -89,6 +89,12 @@ PK_DECLARE_CONV_VARIANT(pk_conv2d_s8_packed_mve);
 #define PK_DEPTHWISE_PACKED_SCRATCH_BYTES(kh, kw, stride_w, dilation_w, ow, c)                 \
     (2 * (kh) * (((ow) - 1) * (stride_w) + ((kw) - 1) * (dilation_w) + 1) * (c))
 
+/** Scratch bytes the Helium variant needs (else it hands the call to the DSP one): the kh
+ * window rows of every channel, and slack for the up to 7 pixels past a row that a step of
+ * eight reads. What the compiler gives by default: between the least and full speed. */
+#define PK_DEPTHWISE_PACKED_MVE_SCRATCH_BYTES(kh, kw, stride_w, dilation_w, ow, c)             \
+    (((kh) * (((ow) - 1) * (stride_w) + ((kw) - 1) * (dilation_w) + 1) + 8 * (stride_w)) * (c))
+
 /**
  * @brief Depthwise convolution, depth multiplier 1, channels a multiple of 4, with a packed
  * filter (groups as above). Arguments and contracts as pk_depthwise_conv2d_s8_ref
