@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.errors import UnsupportedModelError
+from compiler.layout import relayout
 from compiler.quant import (
     SUPPORTED_ACTIVATIONS,
     activation_range,
@@ -118,7 +119,7 @@ def lower(graph: Graph) -> list[Step]:
                 f"{graph.where(op)}: operator not supported; supported: {', '.join(SUPPORTED_OPS)}"
             )
         steps.append(_LOWERERS[op.name](graph, op))
-    return steps
+    return relayout(steps)  # constants laid out for the kernels' load patterns (layout.py)
 
 
 def _check_io(graph: Graph) -> None:

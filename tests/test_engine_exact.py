@@ -80,7 +80,8 @@ def test_random_models_cover_every_kernel_and_option(random_tflite):
             if step.op.options.get("Padding") == 1:
                 options.add("valid")
     assert kernels >= {"pk_conv2d_s8", "pk_conv2d_1x1_s8", "pk_depthwise_conv2d_s8",
-                       "pk_avg_pool2d_s8", "pk_fully_connected_s8", "pk_softmax_s8", "alias"}
+                       "pk_avg_pool2d_s8", "pk_fully_connected_s8", "pk_softmax_s8", "alias",
+                       "pk_conv2d_1x1_s8_packed"}
     assert options >= {"depth_multiplier", "dilation", "stride", "padding", "valid", "relu",
                        "relu6", "no activation"}, options
 

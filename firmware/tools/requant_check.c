@@ -3,7 +3,8 @@
  *   1. SRDHM(a, b) == SMMULR(2a, b) for b in [0, 2^31) and 2a in int32;
  *   2. RDBP(y, e) + zp == (y + 2^(e-1) + zp * 2^e + (y >> 31)) >> e when the sum fits;
  *   3. pk_requant_fast(acc) == pk_requantize(acc) + zp for every |acc| <= bound whenever
- *      pk_requant_fast_ok(bound, shift), including the bound's edges.
+ *      pk_requant_fast_ok(bound, shift), including the bound's edges;
+ *   4. pk_requant_packed(2 acc) (the packed kernels' form) equals it too.
  * usage: requant_check SEED COUNT; prints "ok <checks>" or the first counterexample. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -62,7 +63,9 @@ int main(int argc, char **argv)
         const int64_t sum = (int64_t)y + ((int64_t)1 << (e - 1)) + (int64_t)zp * ((int64_t)1 << e) +
                             (y < 0 ? -1 : 0);
         if (sum >= INT32_MIN && sum <= INT32_MAX) {
-            const int32_t fast = (y + pk_requant_fast_round(-e, zp) + (y >> 31)) >> e;
+            /* wrapping adds: only the total is known to fit */
+            const int32_t fast = (int32_t)((uint32_t)y + (uint32_t)pk_requant_fast_round(-e, zp) +
+                                           (uint32_t)(y >> 31)) >> e;
             if (fast != pk_rounding_divide_by_pot(y, e) + zp) {
                 printf("rdbp y=%" PRId32 " e=%d zp=%" PRId32 "\n", y, e, zp);
                 return 1;
@@ -80,7 +83,8 @@ int main(int argc, char **argv)
                 const int32_t acc =
                     k < 6 ? edges[k] : (int32_t)((int64_t)(next() % (2ull * bound + 1)) - bound);
                 const int32_t want = pk_requantize(acc, mult, shift) + zp;
-                if (pk_requant_fast(acc, mult, rnd, e3) != want) {
+                if (pk_requant_fast(acc, mult, rnd, e3) != want ||
+                    pk_requant_packed(2 * acc, mult, rnd, e3) != want) {
                     printf("fast acc=%" PRId32 " mult=%" PRId32 " shift=%" PRId32 " zp=%" PRId32
                            "\n",
                            acc, mult, shift, zp);

@@ -12,6 +12,7 @@
 #define PK_KERNELS_H
 
 #include "pk_engine.h"
+#include "pk_engine_packed.h"
 
 #if !defined(PK_KERNELS_REF) && defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 /* Cortex-M55: per kernel, whichever executed fewer instructions on MLPerf VWW
@@ -22,16 +23,25 @@
 #define pk_conv2d_s8 pk_conv2d_s8_dsp
 #define pk_conv2d_1x1_s8 pk_conv2d_1x1_s8_mve
 #define pk_depthwise_conv2d_s8 pk_depthwise_conv2d_s8_dsp
+#define pk_conv2d_1x1_s8_packed pk_conv2d_1x1_s8_packed_mve
+#define pk_conv2d_s8_packed pk_conv2d_s8_packed_dsp
+#define pk_depthwise_conv2d_s8_packed pk_depthwise_conv2d_s8_packed_mve
 #elif !defined(PK_KERNELS_REF) && defined(__ARM_FEATURE_DSP)
 #define PK_KERNELS_VARIANT "dsp"
 #define pk_conv2d_s8 pk_conv2d_s8_dsp
 #define pk_conv2d_1x1_s8 pk_conv2d_1x1_s8_dsp
 #define pk_depthwise_conv2d_s8 pk_depthwise_conv2d_s8_dsp
+#define pk_conv2d_1x1_s8_packed pk_conv2d_1x1_s8_packed_dsp
+#define pk_conv2d_s8_packed pk_conv2d_s8_packed_dsp
+#define pk_depthwise_conv2d_s8_packed pk_depthwise_conv2d_s8_packed_dsp
 #else
 #define PK_KERNELS_VARIANT "ref"
 #define pk_conv2d_s8 pk_conv2d_s8_ref
 #define pk_conv2d_1x1_s8 pk_conv2d_1x1_s8_ref
 #define pk_depthwise_conv2d_s8 pk_depthwise_conv2d_s8_ref
+#define pk_conv2d_1x1_s8_packed pk_conv2d_1x1_s8_packed_ref
+#define pk_conv2d_s8_packed pk_conv2d_s8_packed_ref
+#define pk_depthwise_conv2d_s8_packed pk_depthwise_conv2d_s8_packed_ref
 #endif
 
 /* Kernels with a reference version only (small shares of the work). */

@@ -138,4 +138,30 @@ static inline int32_t pk_requant_fast(int32_t acc, int32_t multiplier, int32_t r
     return (y + round + (y >> 31)) >> e;
 }
 
+/** (a * b + c * 2^32 + 2^31) >> 32: SMMLAR, the rounded high word of the product plus c. */
+static inline int32_t pk_smmlar(int32_t a, int32_t b, int32_t c)
+{
+#if defined(__ARM_FEATURE_DSP)
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+#else
+    return (int32_t)(((int64_t)a * b + (int64_t)c * 4294967296LL + 0x80000000LL) >> 32);
+#endif
+}
+
+/**
+ * The packed kernels' requantization (pk_engine_packed.h), for acc2 = 2 * accumulator, the
+ * folded bias included: equal to pk_requant_fast(acc) wherever pk_requant_fast_ok holds.
+ * The rounding fix-up takes the sign of acc2 instead of the product's: the two differ only
+ * where the product rounds to 0, and there both give the output zero point (proven by
+ * firmware/tools/requant_check.c). Four instructions on Cortex-M: SMMLAR, ADD, ASR, then
+ * the caller's SSAT.
+ */
+static inline int32_t pk_requant_packed(int32_t acc2, int32_t multiplier, int32_t round,
+                                        int32_t e)
+{
+    return (pk_smmlar(acc2, multiplier, round) + (acc2 >> 31)) >> e;
+}
+
 #endif /* PK_REQUANTIZE_H */
