@@ -2,6 +2,15 @@
 #include "pk_engine.h"
 #include "pk_requantize.h"
 
+/*
+ * Windows up to 65,536 taps. The rounded mean is computed as |acc| + count / 2 times a
+ * reciprocal of count (exact: n * count <= 2^39 < 2^40 for n <= 128 * count), so no
+ * instruction depends on the sign or size of a sum: a branch on the sign would change the
+ * instruction count, and SDIV's cycle count depends on its operands on Cortex-M.
+ */
+#define PK_AVG_POOL_MAX_COUNT 65536
+#define PK_AVG_POOL_RECIPROCAL_SHIFT 40
+
 pk_status pk_avg_pool2d_s8_ref(const pk_pool_params *p, const pk_dims *in_dims, const int8_t *in,
                            const pk_dims *out_dims, int8_t *out)
 {
@@ -18,9 +27,13 @@ pk_status pk_avg_pool2d_s8_ref(const pk_pool_params *p, const pk_dims *in_dims, 
             const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
             const int32_t kx1 = p->filter_w < iw - ix0 ? p->filter_w : iw - ix0;
             const int32_t count = (ky1 - ky0) * (kx1 - kx0);
-            if (count <= 0) {
+            if (count <= 0 || count > PK_AVG_POOL_MAX_COUNT) {
                 return PK_ERR_SHAPE;
             }
+            /* ceil(2^40 / count): depends on the window's geometry only. */
+            const uint64_t reciprocal =
+                ((1ull << PK_AVG_POOL_RECIPROCAL_SHIFT) + (uint64_t)count - 1u) / (uint64_t)count;
+            const uint32_t half = (uint32_t)count / 2u;
             for (int32_t c = 0; c < ch; c++) {
                 int32_t acc = 0;
                 for (int32_t ky = ky0; ky < ky1; ky++) {
@@ -29,10 +42,14 @@ pk_status pk_avg_pool2d_s8_ref(const pk_pool_params *p, const pk_dims *in_dims, 
                         acc += row[kx * ch];
                     }
                 }
-                /* Round half away from zero, as TFLite does: count / 2 toward the sign
-                 * of acc (a zero acc rounds to 0 either way), without a branch. */
-                const int32_t s = pk_sign_mask(acc);
-                acc = (acc + (((count / 2) ^ s) - s)) / count;
+                /* Round half away from zero, as TFLite does: (|acc| + count / 2) / count
+                 * with acc's sign put back, without a branch or a divide. The empty asm
+                 * keeps GCC from turning the sign mask back into a branch. */
+                int32_t s = pk_sign_mask(acc);
+                __asm__("" : "+r"(s));
+                const uint32_t n = (uint32_t)((acc ^ s) - s) + half;
+                const int32_t q = (int32_t)(((uint64_t)n * reciprocal) >> PK_AVG_POOL_RECIPROCAL_SHIFT);
+                acc = (q ^ s) - s;
                 *out++ = (int8_t)pk_min_ct(pk_max_ct(acc, p->act_min), p->act_max);
             }
         }
