@@ -187,11 +187,25 @@ def test_device_equals_python_on_random_geometry(harness: Path) -> None:
         assert_equal(device, host, f"{w}x{h} fmt {fmt} -> {mh}x{mw}x{mc}")
 
 
+def test_the_largest_boxes_round_exactly(harness: Path) -> None:
+    # The device divides by a reciprocal; its exactness bound is widest at the largest box
+    # and the largest sums: all 255, all 254, random, and half-way sums, at 254x254 -> 1x1.
+    rng = np.random.default_rng(3)
+    frames = [bytes([255]) * 254 * 254, bytes([254]) * 254 * 254,
+              random_frame(rng, 254, 254, cp.FORMAT_GRAY8),
+              bytes([0, 1] * (254 * 127))]  # fmt: skip
+    cases = [(f, 254, 254, cp.FORMAT_GRAY8, 1, 1, 1) for f in frames]
+    cases += [(random_frame(rng, 255, 170, cp.FORMAT_RGB888), 255, 170, cp.FORMAT_RGB888, 1, 1, 3)]
+    for case, device in zip(cases, run_device(harness, cases)):
+        assert_equal(device, cp.preprocess_frame(*case), f"{case[1]}x{case[2]} -> 1x1")
+
+
 def test_both_refuse_the_same_inputs(harness: Path) -> None:
     bad = [
         (bytes(7 * 2 * 2), 7, 2, cp.FORMAT_YUYV, 4, 4, 1),  # odd YUYV width
         (bytes(16), 4, 4, cp.FORMAT_GRAY8, 4, 4, 2),  # 2-channel model
         (bytes(16), 4, 4, cp.FORMAT_GRAY8, 0, 4, 1),  # empty model input
+        (bytes(256 * 256), 256, 256, cp.FORMAT_GRAY8, 1, 1, 1),  # a box of 2^16 (+ margin)
     ]
     for case, device in zip(bad, run_device(harness, bad)):
         assert device == -1, case[1:]

@@ -26,6 +26,7 @@ FORMAT_NAMES = {
     "yuyv": FORMAT_YUYV,
 }
 MAX_PIXELS = 1 << 24  # the firmware's PK_PRE_MAX_PIXELS
+MAX_BOX_PIXELS = 1 << 16  # the firmware's PK_PRE_MAX_BOX_PIXELS
 
 
 def frame_bytes(width: int, height: int, fmt: int) -> int:
@@ -121,6 +122,11 @@ def preprocess_frame(
         )
 
     x0, y0, cw, ch = centre_crop(width, height, model_h, model_w)
+    if (max(ch // model_h, 1) + 1) * (max(cw // model_w, 1) + 1) > MAX_BOX_PIXELS:
+        raise ValueError(
+            f"a {width}x{height} frame averages too many pixels into one of the model's "
+            f"{model_h}x{model_w} (at most {MAX_BOX_PIXELS} per box)"
+        )
     rgb = to_rgb(data, width, height, fmt)
     if model_c == 1:
         if fmt == FORMAT_GRAY8:

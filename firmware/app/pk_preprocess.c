@@ -166,6 +166,22 @@ int pk_pre_begin(pk_pre_stream *s, const pk_format *fmt, uint16_t out_h, uint16_
     s->ch = ch == 0 ? 1u : ch;
     s->x0 = (fw - s->cw) / 2u;
     s->y0 = (fh - s->ch) / 2u;
+
+    /* Step 3's boxes are floor(size / out) or one more wide (always 1 when upscaling), so
+     * four reciprocals serve every box. The mean (S + n/2) / n is then
+     * ((S + n/2) * ceil(2^40 / n)) >> 40, exact because S + n/2 < 256 n and
+     * 256 n^2 <= 2^40; no UDIV, whose cycle count depends on its operands on Cortex-M. */
+    s->box_h_min = s->ch / out_h > 0 ? s->ch / out_h : 1u;
+    s->box_w_min = s->cw / out_w > 0 ? s->cw / out_w : 1u;
+    if ((uint64_t)(s->box_h_min + 1u) * (s->box_w_min + 1u) > PK_PRE_MAX_BOX_PIXELS) {
+        return PK_PRE_ERR_SHAPE;
+    }
+    for (uint32_t i = 0; i < 2u; i++) {
+        for (uint32_t j = 0; j < 2u; j++) {
+            const uint64_t n = (uint64_t)(s->box_h_min + i) * (s->box_w_min + j);
+            s->recip[i][j] = ((1ull << 40) + n - 1u) / n;
+        }
+    }
     s->fmt = *fmt;
     s->out_h = out_h;
     s->out_w = out_w;

@@ -28,6 +28,9 @@ enum {
 
 /* Largest frame accepted, in pixels: keeps every 32-bit box sum from overflowing. */
 #define PK_PRE_MAX_PIXELS (1u << 24)
+/* Largest resize box (source pixels averaged into one output pixel): the rounded mean is
+ * taken by an exact reciprocal that needs n <= 2^16 (see pk_preprocess.c). */
+#define PK_PRE_MAX_BOX_PIXELS (1u << 16)
 
 /*
  * Where camera rows come from, e.g. pk_hal_camera_read_rows() behind a context: copy the
@@ -52,6 +55,8 @@ typedef struct {
     uint16_t out_h, out_w;
     uint8_t out_c;
     uint32_t x0, y0, cw, ch; /* the centre crop */
+    uint32_t box_h_min, box_w_min; /* every box is box_h_min or +1 rows, box_w_min or +1 wide */
+    uint64_t recip[2][2];    /* ceil(2^40 / n) for n = (box_h_min + i) * (box_w_min + j) */
     uint32_t rows_read;      /* camera rows taken from the source so far */
     uint32_t acc_lo, acc_hi; /* acc holds the sums of camera rows [acc_lo, acc_hi) */
     uint16_t rows_out;       /* model input rows produced so far */
@@ -68,7 +73,8 @@ typedef struct {
  *   3. resize by box averaging: output pixel (ox, oy) is the rounded mean of the source
  *      box [x0 + ox*cw/W', x0 + (ox+1)*cw/W') x [...] (at least one pixel wide),
  *   4. int8 = value - 128.
- * fmt: width/height >= 1, at most PK_PRE_MAX_PIXELS pixels, YUYV width even, pitch =
+ * fmt: width/height >= 1, at most PK_PRE_MAX_PIXELS pixels (and resize boxes of at most
+ * PK_PRE_MAX_BOX_PIXELS), YUYV width even, pitch =
  * width * bytes per pixel. out_h, out_w >= 1; out_c 1 (gray) or 3 (RGB).
  * Returns PK_PRE_OK, or PK_PRE_ERR_SHAPE / _SIZE / _LINE; reads no row.
  */
