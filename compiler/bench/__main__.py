@@ -96,6 +96,9 @@ def bench_model(name: str, tflite: Path, boards: list[str], n: int, out: Path, s
     slug = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
     gen = out / slug / "generated"
     result = compile_model(tflite, gen)
+    # Per-layer figures come from a build without row bands: a fused chain's layers run
+    # interleaved, so the product build's marks put the chain's total on its first layer.
+    whole = compile_model(tflite, out / slug / "generated-whole", fuse=False)
     graph = read_tflite(tflite)
     plain = plan_memory(graph, lower(graph), overlap=False).arena_bytes
     shape = graph.tensors[graph.inputs[0]].shape[1:]
@@ -112,6 +115,9 @@ def bench_model(name: str, tflite: Path, boards: list[str], n: int, out: Path, s
 
     entry = {"model": name, "tflite": str(tflite), "sha256": result.model_sha256,
              "macs": result.macs, "arena_bytes": result.arena_bytes,
+             "arena_bytes_whole_layers": whole.arena_bytes,
+             "fused_chains": [list(c["layers"]) for c in json.loads(
+                 (gen / "memory_plan.json").read_text()).get("fused_chains", [])],
              "arena_bytes_without_overlap": plain, "input_bytes": input_bytes,
              "weight_bytes_compiler": result.weight_bytes, "inputs": n, "seed": seed,
              "other_inputs": ct_names, "layers": result.layers, "boards": {},
@@ -125,6 +131,10 @@ def bench_model(name: str, tflite: Path, boards: list[str], n: int, out: Path, s
                                 out / slug / f"{board}-ref", gen,
                                 defines=(*BENCH_DEFINES, "-DPK_KERNELS_REF"))
         ref_run = run_bench(ref_image, x[:1], ref.shape[1], exact=True)
+        whole_image = build_image(board, FIRMWARE / "bench" / "bench_main.c",
+                                  out / slug / f"{board}-whole",
+                                  out / slug / "generated-whole", defines=BENCH_DEFINES)
+        whole_run = run_bench(whole_image, x[:1], ref.shape[1], exact=True)
         mismatched = int(np.count_nonzero(np.any(run.outputs != ref, axis=1)))
         counts = run.exact.inferences
         layer_spread = run.exact.layers.max(axis=0) - run.exact.layers.min(axis=0)
@@ -138,7 +148,8 @@ def bench_model(name: str, tflite: Path, boards: list[str], n: int, out: Path, s
             "instructions_timer_mean": float(run.instructions.mean()),
             "instructions_per_mac": float(counts.mean()) / result.macs,
             "instructions_ref_kernels": int(ref_run.exact.inferences[0]),
-            "layer_instructions": layer_counts(result.layers, run.exact.layers[0]),
+            "layer_instructions": layer_counts(whole.layers, whole_run.exact.layers[0]),
+            "instructions_whole_layers": int(whole_run.exact.inferences[0]),
             "layer_instructions_ref_kernels": layer_counts(result.layers, ref_run.exact.layers[0]),
             "code_bytes": image.code_bytes,
             "weight_bytes": image.weight_bytes,
@@ -186,8 +197,9 @@ def render_markdown(entries: list[dict]) -> str:
              f"and {CAMERA_FRAMES} camera-like frames): 0 means constant time. `before` = the "
              "same model and board before issue 14's kernel work (compiler/bench/baseline.json: "
              "firmware timer, 40-instruction resolution). Arena = peak activation RAM of the "
-             "memory plan (activations and kernel scratch; the caller's input buffer is not in "
-             "it). Code B = .text of the engine and the generated model code kept in the linked "
+             "memory plan: activations, kernel scratch, row-band buffers and the input rows the "
+             "model holds (the model pulls its input through the streaming API, so the caller "
+             "holds no input buffer). Code B = .text of the engine and the generated model code kept in the linked "
              "image (the bench's own main and the board port excluded); weights B = the model's "
              "read-only data. Exact = every int8 output vector equal to LiteRT's reference "
              "kernels (BUILTIN_REF) on all inputs. `ref kernels` = the same build with the "
@@ -219,10 +231,19 @@ def render_markdown(entries: list[dict]) -> str:
         slug = "".join(ch if ch.isalnum() else "_" for ch in e["model"]).strip("_")
         lines += [f"## {e['model']}: per layer", "",
                   (f"Arena {_k(e['arena_bytes'])} B with overlapping buffers "
-                   f"({_k(e['arena_bytes_without_overlap'])} B without); model input "
-                   f"{_k(e['input_bytes'])} B held by the caller. Memory plan: "
-                   f"`{slug}_memory_plan.png`. Every layer's count is the same for every input "
-                   "(largest per-layer spread: "
+                   f"({_k(e['arena_bytes_without_overlap'])} B without overlap, "
+                   f"{_k(e.get('arena_bytes_whole_layers', 0))} B without row bands); model input "
+                   f"{_k(e['input_bytes'])} B, never whole in RAM where the first layers are "
+                   "fused. Memory plan: "
+                   f"`{slug}_memory_plan.png`. Layers below are whole layers (a build without "
+                   "row bands, first input: "
+                   + ", ".join(f"{b} {_k(v['instructions_whole_layers'])}"
+                               for b, v in e["boards"].items() if "instructions_whole_layers" in v)
+                   + " instructions in all); fused chains (layers "
+                   + (", ".join(f"{a}-{z}" for a, z in e.get("fused_chains", [])) or "none")
+                   + ") run interleaved in the product build, whose total is in the table "
+                   "above. Every layer's count is the same for every input (largest per-layer "
+                   "spread in the product build: "
                    + ", ".join(f"{b} {v['layer_spread_max']}" for b, v in e["boards"].items())
                    + ")."), ""]
         boards = list(e["boards"])
