@@ -230,8 +230,10 @@ int pk_pre_rows(pk_pre_stream *s, uint16_t row0, uint16_t nrows, int8_t *dst)
             uint32_t sx0, sx1;
             box(s->x0, s->cw, s->out_w, ox, &sx0, &sx1);
             const uint32_t n = (sy1 - sy0) * (sx1 - sx0);
+            const uint64_t recip = s->recip[sy1 - sy0 - s->box_h_min][sx1 - sx0 - s->box_w_min];
             for (uint32_t k = 0; k < s->out_c; k++) {
-                const uint32_t mean = (s->io.acc[ox * s->out_c + k] + n / 2u) / n;
+                const uint64_t sum = (uint64_t)s->io.acc[ox * s->out_c + k] + n / 2u;
+                const uint32_t mean = (uint32_t)((sum * recip) >> 40);
                 *dst++ = (int8_t)(mean ^ 0x80u); /* mean - 128 in two's complement */
             }
         }
