@@ -60,35 +60,25 @@ def _evaluate(args) -> int:
     from host_tools.rule_choice import choose_rule
     from peekless.errors import UserError
     from peekless.evaluate_data import load_eval_data
-    from peekless.evaluate_report import REPORT_MD, build_report, write_report
+    from peekless.evaluate_report import REPORT_MD, _f, build_report, write_report
     from training.operating_points import int8_output_facts
     from training.preprocess import to_model_input
-    from training.quantize import QuantizationError, _interpreter, check_int8_interface
+    from training.quantize import check_int8_interface, litert_predict
 
     tflite, name = resolve_model(args.model)
     try:
-        check_int8_interface(tflite)
-    except (QuantizationError, ValueError) as exc:
+        input_shape = check_int8_interface(tflite)
+    except ValueError as exc:  # QuantizationError is one, and so is LiteRT's "not a model"
         raise UserError(f"{tflite.name}: not a Peekless int8 model ({exc})") from None
-    (inp,) = _interpreter(tflite).get_input_details()
-    input_shape = tuple(int(d) for d in inp["shape"][1:])
     facts = int8_output_facts(tflite)
     if args.tflite is None:
         args.tflite = tflite  # --threshold P reads the output quantization from the model
     rule = choose_rule(args, model_sha256=facts["tflite_sha256"])
     data = load_eval_data(args.dataset, input_shape, args.split, args.limit)
 
-    interpreter = _interpreter(tflite)
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    inputs = to_model_input(data.images)
-    outputs = []
-    for x in tqdm(inputs, desc="LiteRT (reference kernels)", unit="frame", file=sys.stderr):
-        interpreter.set_tensor(inp["index"], x[None])
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(out["index"])[0].copy())
-    import numpy as np
-
-    outputs = np.stack(outputs)
+    outputs = litert_predict(tflite, to_model_input(data.images),
+                             lambda rows: tqdm(rows, desc="LiteRT (reference kernels)",
+                                               unit="frame", file=sys.stderr))  # fmt: skip
 
     device = None
     if args.board:
@@ -113,7 +103,3 @@ def _evaluate(args) -> int:
     print(f"wrote {path} and {args.out / REPORT_MD}")
     ok = device is None or (device["mismatches"] == 0 and not device["problems"])
     return 0 if ok else 1
-
-
-def _f(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"

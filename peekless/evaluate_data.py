@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from peekless.errors import UserError
-
-CLASSES = {"no_person": 0, "person": 1}
+from training.ingest.folders import CLASS_FOLDERS as CLASSES  # {"no_person": 0, "person": 1}
 
 
 @dataclass
@@ -59,12 +58,9 @@ def load_eval_data(dataset: Path, input_shape: tuple[int, int, int], split: str 
 def _from_manifest(path: Path, input_shape: tuple[int, int, int], split: str) -> EvalData:
     from training.ingest import load_manifest, load_split, manifest_sha256
 
-    try:
-        manifest = load_manifest(path)
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{path}: not a dataset manifest ({exc})") from None
-    if split not in manifest.get("files", {}):
-        raise UserError(f"{path}: no split {split!r}", f"have {sorted(manifest.get('files', {}))}")
+    manifest = load_manifest(path)  # a UserError for anything but a dataset manifest
+    if split not in manifest["files"]:
+        raise UserError(f"{path}: no split {split!r}", f"have {sorted(manifest['files'])}")
     images, labels = load_split(path, split)
     if tuple(images.shape[1:]) != tuple(input_shape):
         raise UserError(f"the dataset's frames are {tuple(images.shape[1:])}, the model takes "

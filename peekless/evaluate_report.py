@@ -14,25 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from training.model_card import decision_metrics
+
 REPORT_JSON = "report.json"
 REPORT_MD = "REPORT.md"
 ROC_PNG = "roc.png"
 SCHEMA = "peekless-evaluation/1"
 TABLE_PROBABILITIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-
-def decision_metrics(labels: np.ndarray, decisions: np.ndarray) -> dict:
-    from training.model_card import confusion_matrix
-
-    labels, decisions = np.asarray(labels).astype(int), np.asarray(decisions).astype(int)
-    (tn, fp), (fn, tp) = cm = confusion_matrix(labels, decisions)
-    return {
-        "accuracy": float(np.mean(labels == decisions)),
-        "person_recall": tp / (tp + fn) if tp + fn else None,
-        "person_precision": tp / (tp + fp) if tp + fp else None,
-        "false_positive_rate": fp / (fp + tn) if fp + tn else None,
-        "confusion_matrix": cm,
-    }
 
 
 def threshold_table(labels: np.ndarray, scores: np.ndarray, facts: dict) -> list[dict]:

@@ -172,11 +172,7 @@ def _train(args) -> int:
             print(f"peekless train: --dp trains with training/dp.py's own loop; "
                   f"{', '.join(clash)} do not apply", file=sys.stderr)  # fmt: skip
             return 2
-        if args.init:
-            args.init_model, init_record = _dp_start(args)
         model_path = _train_dp(args)
-        if args.init:
-            _record_init(args.out, init_record)
         chief = True
     elif tf_config_source:
         from training.distributed import is_chief, load_tf_config, train_distributed
@@ -222,23 +218,6 @@ def _train_kwargs(args) -> dict:
     }
 
 
-def _dp_start(args) -> tuple[Path, dict]:
-    """The --init model adapted to the dataset, saved under OUT/init/ for train_dp."""
-    from training.ingest import load_split
-    from training.pretrained_init import prepare_init
-
-    images, _ = load_split(args.manifest, "train")
-    return prepare_init(args.init, tuple(int(d) for d in images.shape[1:]), args.out / "init")
-
-
-def _record_init(out: Path, record: dict) -> None:
-    """Add where the DP run's start came from to its training history."""
-    path = Path(out) / "training_history.json"
-    history = json.loads(path.read_text())
-    history["config"]["init"] = record
-    path.write_text(json.dumps(history, indent=1) + "\n")
-
-
 def _train_dp(args) -> Path:
     from training.dp import train_dp  # training/dp.py: DP-SGD with a privacy accountant
 
@@ -259,6 +238,7 @@ def _train_dp(args) -> Path:
         delta=args.delta,
         init_model=args.init_model,
         train_only=args.train_only,
+        **({"init": args.init} if args.init else {}),  # as _train_kwargs
     )
 
 

@@ -425,6 +425,7 @@ def train_dp(
     optimizer: str = "adam",
     weight_average: float | None = WEIGHT_AVERAGE,
     init_model: Path | None = None,
+    init: str | None = None,
     train_only: str = "all",
     verbose: bool = True,
 ) -> Path:
@@ -454,6 +455,10 @@ def train_dp(
         BatchNormalization statistics stay frozen; ``width`` is then ignored). The guarantee
         covers this dataset only; ``check_public`` refuses a model whose recorded training
         data shares images with it.
+    init: instead of ``init_model``, a pretrained model to start from, as ``train``'s
+        ``init`` (a registry name or a .keras / .h5 file; training/pretrained_init.py adapts
+        it to the dataset and saves it as out_dir/init/init_model.keras, which is then the
+        ``init_model``); the history's config records it under ``"init"``.
     train_only: "all" (every weight), or "bn_and_logits": only BatchNormalization's gamma
         and beta and the logits layer (about 2,000 of the 40,000 weights at width 0.25), for
         fine-tuning ``init_model``. The noise is added to every trained coordinate, so its
@@ -469,6 +474,8 @@ def train_dp(
         raise UserError(f"--l2-clip must be above 0, not {l2_clip}")
     if batch_size < 1 or epochs < 1:
         raise UserError(f"--batch-size and --epochs must be 1 or more, not {batch_size}, {epochs}")
+    if init is not None and init_model is not None:
+        raise UserError("--init sets the starting model", "leave out --init-model")
     if init_model is not None and not Path(init_model).is_file():
         raise UserError(f"--init-model {init_model}: no such file (give a trained .keras model)")
     tf = _tf()
@@ -476,6 +483,12 @@ def train_dp(
 
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     manifest, (x_train, y_train), (x_val, y_val) = start_run(manifest_path, out_dir, seed)
+    input_shape = tuple(int(d) for d in x_train.shape[1:])
+    init_record = None
+    if init is not None:
+        from training.pretrained_init import prepare_init
+
+        init_model, init_record = prepare_init(init, input_shape, out_dir / "init")
     n = len(x_train)
     if batch_size > n:
         raise UserError(f"--batch-size {batch_size} is larger than the train split ({n} images)")
@@ -493,7 +506,6 @@ def train_dp(
             f"clip {l2_clip}: epsilon {epsilon:.3f} at delta {delta:.3g}"
         )
 
-    input_shape = tuple(int(d) for d in x_train.shape[1:])
     num_classes = 2
     if init_model is None:
         model, public_check = build_dp_model(input_shape, num_classes, width, seed), None
@@ -579,9 +591,9 @@ def train_dp(
         average.swap()
     model_path = out_dir / "model.keras"
     model.save(model_path)
-    init_record = None
+    init_model_record = None
     if init_model is not None:
-        init_record = {
+        init_model_record = {
             "path": path_for_record(init_model, out_dir),
             "sha256": sha256_file(init_model),
             "public_check": public_check,
@@ -613,7 +625,7 @@ def train_dp(
                 if init_model is None
                 else "BatchNormalization frozen at the public model's statistics"
             ),
-            "init_model": init_record,
+            "init_model": init_model_record,
             "params": int(model.count_params()),
             "trained": train_only,
             "trained_params": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
@@ -657,6 +669,8 @@ def train_dp(
             ),
         },
     }
+    if init_record is not None:
+        record["config"]["init"] = init_record  # where the start came from (--init)
     (out_dir / "training_history.json").write_text(json.dumps(record, indent=1) + "\n")
     return model_path
 

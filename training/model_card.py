@@ -78,17 +78,28 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> list[list[int
     return [[int(np.sum((labels == t) & (predicted == p))) for p in (0, 1)] for t in (0, 1)]
 
 
-def _metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict:
-    cm = confusion_matrix(labels, predicted)
-    (tn, fp), (fn, tp) = cm
-    fpr, tpr = roc_curve(labels, scores)
+def decision_metrics(labels: np.ndarray, decisions: np.ndarray) -> dict:
+    """Accuracy, person recall and precision, false-positive rate (None where a rate has
+    no denominator) and the confusion matrix of class decisions (1 = person)."""
+    labels, decisions = np.asarray(labels).astype(int), np.asarray(decisions).astype(int)
+    (tn, fp), (fn, tp) = cm = confusion_matrix(labels, decisions)
     return {
-        "accuracy": float(np.mean(predicted == labels)),
-        "roc_auc": roc_auc(labels, scores),
-        "confusion_matrix": cm,
+        "accuracy": float(np.mean(labels == decisions)),
         "person_recall": tp / (tp + fn) if tp + fn else None,
         "person_precision": tp / (tp + fp) if tp + fp else None,
         "false_positive_rate": fp / (fp + tn) if fp + tn else None,
+        "confusion_matrix": cm,
+    }
+
+
+def _metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict:
+    m = decision_metrics(labels, predicted)
+    fpr, tpr = roc_curve(labels, scores)
+    return {
+        "accuracy": m.pop("accuracy"),
+        "roc_auc": roc_auc(labels, scores),
+        "confusion_matrix": m.pop("confusion_matrix"),
+        **m,  # person_recall, person_precision, false_positive_rate
         "roc": _thin({"fpr": fpr.tolist(), "tpr": tpr.tolist()}),
     }
 
@@ -106,6 +117,7 @@ def evaluate_models(
     model_path: Path, tflite_path: Path | None, manifest_path: Path, split: str = "test"
 ) -> dict:
     """Float (and, given a .tflite, int8) metrics on one split, and their agreement.
+    ``model_path``: the float model's file, or that model already loaded.
 
     Scores for ROC: the person logit minus the no-person logit (the int8 model's raw int8
     outputs; one scale for both outputs, so the order is that of the dequantized values).

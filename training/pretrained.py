@@ -19,7 +19,6 @@ A file with the right name and the wrong sha256 is never used: ``locate`` says s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.request
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peekless.errors import UserError
+from training.file_hash import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 _CHUNK = 1 << 20
@@ -69,6 +69,13 @@ _MLPERF_BASE = (
     "benchmark/training/visual_wake_words/trained_models/"
 )
 
+
+def _mlperf_artefact(kind: str, filename: str, published: str, sha256: str, size: int) -> Artefact:
+    """An MLPerf Tiny file, published at the pinned commit under ``published``."""
+    return Artefact(kind=kind, filename=filename, published_name=published,
+                    url=_MLPERF_BASE + published, sha256=sha256, bytes=size)  # fmt: skip
+
+
 MODELS: dict[str, PretrainedModel] = {
     "mlperf-vww": PretrainedModel(
         name="mlperf-vww",
@@ -83,21 +90,19 @@ MODELS: dict[str, PretrainedModel] = {
         outputs=("no_person", "person"),
         output_activation="softmax",
         artefacts=(
-            Artefact(
-                kind="float",
-                filename="mlperf_vww_96.h5",
-                published_name="vww_96.h5",
-                url=_MLPERF_BASE + "vww_96.h5",
-                sha256="af9111d50e6e85b2f2123345e0316ef1c384865ebf6b06340ddac7e66017450f",
-                bytes=3_124_024,
+            _mlperf_artefact(
+                "float",
+                "mlperf_vww_96.h5",
+                "vww_96.h5",
+                "af9111d50e6e85b2f2123345e0316ef1c384865ebf6b06340ddac7e66017450f",
+                3_124_024,
             ),
-            Artefact(
-                kind="int8",
-                filename="mlperf_vww_96_int8.tflite",
-                published_name="vww_96_int8.tflite",
-                url=_MLPERF_BASE + "vww_96_int8.tflite",
-                sha256="597a384c8c2c8a1276f04702f25013b7838f2f814f1ca7c174d295b73e3d6b7b",
-                bytes=333_288,
+            _mlperf_artefact(
+                "int8",
+                "mlperf_vww_96_int8.tflite",
+                "vww_96_int8.tflite",
+                "597a384c8c2c8a1276f04702f25013b7838f2f814f1ca7c174d295b73e3d6b7b",
+                333_288,
             ),
         ),
         notes=(
@@ -133,14 +138,6 @@ def shared_dirs() -> list[Path]:
     return list(dict.fromkeys(d.resolve() for d in dirs))
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass(frozen=True)
 class Found:
     path: Path | None  # a verified copy, or None
@@ -157,17 +154,19 @@ def find(artefact: Artefact) -> Found:
             path = folder / name
             if not path.is_file():
                 continue
-            if path.stat().st_size == artefact.bytes and sha256_of(path) == artefact.sha256:
+            if path.stat().st_size == artefact.bytes and sha256_file(path) == artefact.sha256:
                 return Found(path, where, tuple(rejected))
             rejected.append(f"{path} (sha256 differs from the pinned one)")
     return Found(None, "not here", tuple(rejected))
 
 
-def locate(name: str, kind: str) -> Path:
+def locate(name: str, kind: str, found: Found | None = None) -> Path:
     """The verified local file of model ``name``'s ``kind`` artefact, or a UserError that
-    says how to fetch it."""
+    says how to fetch it. ``found``: what ``find`` already gave for that artefact (then
+    nothing is looked for, or hashed, again)."""
     artefact = get_model(name).artefact(kind)
-    found = find(artefact)
+    if found is None:
+        found = find(artefact)
     if found.path is None:
         bad = f"; refused {', '.join(found.rejected)}" if found.rejected else ""
         raise UserError(f"{name} ({kind}): {artefact.filename} is not in the cache or a shared "
@@ -192,7 +191,7 @@ def fetch(name: str, kind: str, url: str | None = None) -> Path:
             shutil.copyfile(found.path, tmp)
         else:
             _download(url or artefact.url, tmp)
-        size, sha = tmp.stat().st_size, sha256_of(tmp)
+        size, sha = tmp.stat().st_size, sha256_file(tmp)
         if (size, sha) != (artefact.bytes, artefact.sha256):
             raise UserError(f"{name} ({kind}): {url or artefact.url} gave {size:,} bytes with "
                             f"sha256 {sha}, not the pinned {artefact.bytes:,} bytes, "

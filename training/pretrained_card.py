@@ -21,13 +21,15 @@ def build_pretrained_card(name: str, manifest_path: Path | None = None) -> dict:
     from training.pretrained_load import load_keras_model
 
     model = get_model(name)
-    files = {}
+    files, found = {}, {}
     for a in model.artefacts:
-        found = find(a)
+        found[a.kind] = find(a)
         files[a.kind] = {"path": a.filename, "published_name": a.published_name, "url": a.url,
-                         "bytes": a.bytes, "sha256": a.sha256,
-                         "found": found.where, "verified": found.path is not None}  # fmt: skip
-    float_path, int8_path = locate(name, "float"), locate(name, "int8")
+                         "bytes": a.bytes, "sha256": a.sha256, "found": found[a.kind].where,
+                         "verified": found[a.kind].path is not None}  # fmt: skip
+    # each file was found and hashed once, above
+    float_path = locate(name, "float", found.get("float"))
+    int8_path = locate(name, "int8", found.get("int8"))
     keras_model = load_keras_model(float_path)
     with tempfile.TemporaryDirectory() as tmp:
         compiled = compile_model(int8_path, Path(tmp))
@@ -74,7 +76,7 @@ def build_pretrained_card(name: str, manifest_path: Path | None = None) -> dict:
         card["dataset"] = {"name": manifest.get("name"), "manifest_sha256": manifest_sha256(manifest_path),
                            "counts": manifest.get("counts"),
                            "synthetic": str(manifest.get("name", "")).startswith("synthetic")}  # fmt: skip
-        card["evaluation"] = evaluate_models(float_path, int8_path, manifest_path, "test")
+        card["evaluation"] = evaluate_models(keras_model, int8_path, manifest_path, "test")
         card["operating_points"] = split_operating_points(int8_path, manifest_path, "val")
     card["limitations"] = _limitations(card)
     return card

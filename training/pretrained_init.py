@@ -33,7 +33,8 @@ FREEZE = ("none", "bn", "backbone")
 
 def prepare_init(spec: str, input_shape: tuple[int, int, int], out_dir: Path) -> tuple[Path, dict]:
     """(path of the saved start model, record) for ``spec`` and a dataset of ``input_shape``."""
-    from training.pretrained import MODELS, get_model, locate, sha256_of
+    from training.file_hash import sha256_file
+    from training.pretrained import MODELS, get_model, locate
     from training.pretrained_load import (
         gray_model,
         load_keras_model,
@@ -43,15 +44,15 @@ def prepare_init(spec: str, input_shape: tuple[int, int, int], out_dir: Path) ->
 
     if spec in MODELS:
         model_info = get_model(spec)
-        path = locate(spec, "float")
-        record = {"pretrained": spec, "licence": model_info.licence, "source": model_info.source}
+        path = locate(spec, "float")  # verified: its sha256 is the pinned one
+        record = {"pretrained": spec, "licence": model_info.licence, "source": model_info.source,
+                  "sha256": model_info.artefact("float").sha256}  # fmt: skip
     else:
         path = Path(spec)
         if not path.is_file():
             raise UserError(f"--init {spec}: neither a known pretrained model nor a file",
                             "give a name from `peekless models` or a .keras / .h5 file")  # fmt: skip
-        record = {"file": path.name}
-    record["sha256"] = sha256_of(path)
+        record = {"file": path.name, "sha256": sha256_file(path)}
     model = load_keras_model(path)
     shape = single_input_shape(model, str(spec))
     adapted = []
@@ -82,9 +83,9 @@ def prepare_init(spec: str, input_shape: tuple[int, int, int], out_dir: Path) ->
     return target, record
 
 
-def apply_freeze(model, freeze: str) -> int:
-    """Set ``trainable`` per layer for a recipe's ``freeze``; returns the trainable weight
-    count."""
+def apply_freeze(model, freeze: str) -> None:
+    """Set ``trainable`` per layer for a recipe's ``freeze`` (training_history.json's
+    ``trainable_params`` then counts what trains)."""
     import keras
 
     if freeze not in FREEZE:
@@ -95,4 +96,3 @@ def apply_freeze(model, freeze: str) -> int:
             layer.trainable = False
         elif freeze == "backbone":
             layer.trainable = bool(dense) and layer is dense[-1]
-    return int(sum(int(w.numpy().size) for w in model.trainable_weights))

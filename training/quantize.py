@@ -25,13 +25,14 @@ import argparse
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
 from peekless.errors import UserError
+from training.ingest import load_manifest, load_split, manifest_sha256
 from training.preprocess import INPUT_SCALE, INPUT_ZERO_POINT, to_float_input, to_model_input
-from training.synthetic import load_split, manifest_sha256
 
 # Builtin operators the Peekless compiler lowers (the model family uses only these).
 ALLOWED_OPS = frozenset(
@@ -178,25 +179,32 @@ def quantize(
         "indices": [int(i) for i in chosen],
     }
     out_path.with_suffix(".calibration.json").write_text(json.dumps(record, indent=1) + "\n")
-    test_counts = json.loads(manifest_path.read_text())["counts"].get(REPORT_SPLIT, {})
+    test_counts = load_manifest(manifest_path)["counts"].get(REPORT_SPLIT, {})
     if report and sum(test_counts.values()):  # no report for a dataset without a test split
-        quantize_report(model_path, out_path, manifest_path)
+        quantize_report(model_path, out_path, manifest_path, keras_model=keras_model)
     return out_path
 
 
 def quantize_report(
-    model_path: Path, tflite_path: Path, manifest_path: Path, split: str = REPORT_SPLIT
+    model_path: Path,
+    tflite_path: Path,
+    manifest_path: Path,
+    split: str = REPORT_SPLIT,
+    *,
+    keras_model=None,
 ) -> dict:
     """Float and int8 accuracy on ``split`` and their agreement (same class picked), written
     to ``quantize_report.json`` beside the .tflite and returned. The int8 figures use
-    LiteRT's reference kernels, i.e. what the device computes."""
+    LiteRT's reference kernels, i.e. what the device computes. ``keras_model``: the model
+    at ``model_path`` already loaded (not loaded again)."""
     from training.train import predict_keras
 
     model_path, tflite_path = Path(model_path), Path(tflite_path)
     images, labels = load_split(manifest_path, split)
     if len(images) == 0:
         raise ValueError(f"{manifest_path}: split {split!r} is empty")
-    float_class = predict_keras(model_path, images).argmax(axis=1)
+    float_model = model_path if keras_model is None else keras_model
+    float_class = predict_keras(float_model, images).argmax(axis=1)
     int8_class = litert_predict(tflite_path, to_model_input(images)).argmax(axis=1)
     calibration = tflite_path.with_suffix(".calibration.json")
     cal = json.loads(calibration.read_text()) if calibration.exists() else {}
@@ -236,9 +244,9 @@ def _interpreter(tflite_path: Path):
     return interpreter
 
 
-def check_int8_interface(tflite_path: Path) -> None:
+def check_int8_interface(tflite_path: Path) -> tuple[int, ...]:
     """Raise QuantizationError unless input is int8 (scale 1/255, zero point -128) and the
-    output is int8."""
+    output is int8; returns the input shape without the batch dimension."""
     interpreter = _interpreter(tflite_path)
     (inp,) = interpreter.get_input_details()
     (out,) = interpreter.get_output_details()
@@ -254,6 +262,7 @@ def check_int8_interface(tflite_path: Path) -> None:
         problems.append(f"output dtype is {np.dtype(out['dtype']).name}, not int8")
     if problems:
         raise QuantizationError(f"{tflite_path}: " + "; ".join(problems))
+    return tuple(int(d) for d in inp["shape"][1:])
 
 
 def operator_names(tflite_path: Path) -> list[str]:
@@ -275,9 +284,14 @@ def operator_names(tflite_path: Path) -> list[str]:
     return ops
 
 
-def litert_predict(tflite_path: Path, int8_inputs: np.ndarray) -> np.ndarray:
+def litert_predict(
+    tflite_path: Path,
+    int8_inputs: np.ndarray,
+    progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+) -> np.ndarray:
     """int8 outputs [N, num_classes] for int8 inputs [N, H, W, C], computed one image at a
-    time with LiteRT's reference kernels (BUILTIN_REF)."""
+    time with LiteRT's reference kernels (BUILTIN_REF). ``progress``, if given, wraps the
+    iterable of image indices (a progress bar: ``lambda rows: tqdm(rows, ...)``)."""
     int8_inputs = np.asarray(int8_inputs)
     if int8_inputs.dtype != np.int8:
         raise TypeError(f"inputs must be int8 (see to_model_input), not {int8_inputs.dtype}")
@@ -289,7 +303,8 @@ def litert_predict(tflite_path: Path, int8_inputs: np.ndarray) -> np.ndarray:
             f"inputs have shape {int8_inputs.shape[1:]}, the model wants {tuple(inp['shape'][1:])}"
         )
     results = np.empty((len(int8_inputs), *out["shape"][1:]), dtype=np.int8)
-    for i in range(len(int8_inputs)):
+    rows = range(len(int8_inputs))
+    for i in progress(rows) if progress is not None else rows:
         interpreter.set_tensor(inp["index"], int8_inputs[i : i + 1])
         interpreter.invoke()
         results[i] = interpreter.get_tensor(out["index"])[0]

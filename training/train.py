@@ -462,12 +462,13 @@ def _tf_version() -> str:
     return tf.__version__
 
 
-def predict_keras(model_path: Path, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Float logits [N, num_classes] of the saved Keras model (.keras or Keras 2 .h5) for
-    uint8 pixels."""
-    from training.pretrained_load import load_keras_model
+def predict_keras(model, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Float logits [N, num_classes] of a Keras model for uint8 pixels: ``model`` is a
+    saved model's path (.keras or Keras 2 .h5) or a model already loaded."""
+    if isinstance(model, (str, os.PathLike)):
+        from training.pretrained_load import load_keras_model
 
-    model = load_keras_model(model_path)
+        model = load_keras_model(model)
     return np.asarray(model.predict(to_float_input(pixels), batch_size=batch_size, verbose=0))
 
 

@@ -152,15 +152,11 @@ def build(
     groups: dict[str, tuple[str, list[Candidate]]] = {}
     report.considered += len(candidates)
     for cand, result, png in _scrubbed(candidates, opts, blocked, header.get("name", "build")):
-
-        def skip(reason: str, detail: str = "", c: Candidate = cand) -> None:
-            report.skip(c.index, reason, detail, c.path, c.source_id)
-
         if isinstance(result, IngestError):
-            skip(result.reason, result.detail)
+            _skip(report, cand, result.reason, result.detail)
             continue
         if any(d in blocked for d in (result.sha256, result.content_sha256)):
-            skip("removed_on_request")
+            _skip(report, cand, "removed_on_request")
             continue
         if result.sha256 in groups:
             groups[result.sha256][1].append(cand)
@@ -171,7 +167,7 @@ def build(
         try:
             write_png_checked(out_dir / rel, png)
         except IngestError as e:
-            skip(e.reason, e.detail)
+            _skip(report, cand, e.reason, e.detail)
             continue
         groups[result.sha256] = (image_id, [cand])
         pixels[image_id] = result.pixels
@@ -236,8 +232,7 @@ def _judge_copies(
     first = group[0]
     if len({c.label for c in group}) == 1:
         for c in group[1:]:
-            detail = f"same pixels as input #{first.index}, which is built"
-            report.skip(c.index, "duplicate", detail, c.path, c.source_id)
+            _skip(report, c, "duplicate", f"same pixels as input #{first.index}, which is built")
         return
     del rows[image_id], pixels[image_id]
     by_label = ", ".join(
@@ -246,7 +241,12 @@ def _judge_copies(
     )
     detail = f"the same picture in both classes ({by_label}): keep it in one"
     for c in group:
-        report.skip(c.index, "class_conflict", detail, c.path, c.source_id)
+        _skip(report, c, "class_conflict", detail)
+
+
+def _skip(report: BuildReport, cand: Candidate, reason: str, detail: str = "") -> None:
+    """Report ``cand`` as skipped (the report names it by its input number)."""
+    report.skip(cand.index, reason, detail, cand.path, cand.source_id)
 
 
 def _old_rows(out_dir: Path) -> list[dict]:

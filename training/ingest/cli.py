@@ -34,19 +34,16 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def _nonblank(what: str):
-    """An argparse type: text that is not blank (a blank licence is no licence)."""
-
-    def check(value: str) -> str:
-        if not value.strip():
-            raise argparse.ArgumentTypeError("must not be blank")
-        return value.strip()
-
-    return check
+def _nonblank(value: str) -> str:
+    """An argparse type: text that is not blank (a blank licence is no licence); argparse
+    names the option in its message ("argument --licence: must not be blank")."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be blank")
+    return value.strip()
 
 
 def _dataset_name(value: str) -> str:
-    value = _nonblank("--name")(value)
+    value = _nonblank(value)
     if "/" in value or "\\" in value or value in (".", ".."):
         raise argparse.ArgumentTypeError(f"{value!r}: a name, not a path (use --out for that)")
     return value
@@ -197,18 +194,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--licence",
         required=True,
-        type=_nonblank("--licence"),
+        type=_nonblank,
         help="licence the images are used under",
     )
     p.add_argument(
         "--consent",
         required=True,
-        type=_nonblank("--consent"),
+        type=_nonblank,
         help="how the people shown gave consent",
     )
     p.add_argument(
         "--contributor",
-        type=_nonblank("--contributor"),
+        type=_nonblank,
         help="contributor of files directly in person/, no_person/",
     )
     p.add_argument(
@@ -232,9 +229,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=FORGET_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     p.add_argument("dataset", type=Path, help="built dataset folder (holds manifest.json)")
-    p.add_argument(
-        "--contributor", type=_nonblank("--contributor"), help="every image of this contributor"
-    )
+    p.add_argument("--contributor", type=_nonblank, help="every image of this contributor")
     p.add_argument(
         "--sha256", action="append",
         help="image by sha256 of its content, scrubbed pixels or file (repeatable)",

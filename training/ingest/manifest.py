@@ -22,21 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from peekless.errors import UserError
+from training.file_hash import sha256_file
 
 SPLITS = ("train", "val", "test")
 ROW_KEYS = ("id", "label", "split", "sha256")  # what every manifest row has
 SOURCE_KEYS = ("source_id", "licence", "contributor", "source", "source_sha256", "path")
 LABEL_NAMES = {0: "no_person", 1: "person"}
 _SPLIT_SALT = "peekless-split-v1:"
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def manifest_sha256(manifest_path: Path) -> str:
