@@ -1,10 +1,11 @@
 """Read device RAM back at each HIL checkpoint while the serial link keeps being read,
-for the audit's ``ram_remnants`` check.
+for the real-board audit's memory (and cycle-counter) comparison
+(:mod:`host_tools.noninterference.sequential`) and the pytest plugin's RAM read-back.
 
 HIL firmware calls ``pk_hil_checkpoint(seq)`` once per frame, after every buffer that
 held the frame was wiped. :class:`CheckpointReader` stops there over the GDB remote
 protocol (the firmware's :class:`host_tools.gdb_rsp.GdbClient`): it sets a breakpoint on
-the symbol and at each stop reads ``seq`` from r0 and the memory of a :class:`RamPlan`,
+the symbol and at each stop reads ``seq`` from r0 and a fixed list of memory regions,
 then steps over the breakpoint and continues. It runs in its own thread, so the device's
 serial output is read (and time-stamped) by the caller meanwhile, in the same run the
 audit checks -- one run gives both the capture and the RAM snapshots.
@@ -12,9 +13,8 @@ audit checks -- one run gives both the capture and the RAM snapshots.
 The same protocol reaches QEMU's gdbstub (``-gdb tcp::PORT -S``) and, on real boards, the
 gdbserver of pyOCD (``pyocd gdbserver``) or OpenOCD; only the emulator path is tested.
 
-What is read: a :class:`RamPlan`; the real-board audit reads every RAM region the rig
-names and the whole frame-bank window at every checkpoint
-(:func:`host_tools.hil_audit.full_plan`), and the board's cycle counter where the rig
+What is read: every RAM region the board (or rig) names and the whole frame-bank window
+at every checkpoint (:func:`ram_regions`), and the board's cycle counter where the rig
 names one.
 """
 
@@ -42,7 +42,10 @@ class ElfSection:
     type: int
 
 
-def _elf_headers(data: bytes, elf: Path) -> list[tuple[int, ...]]:
+def elf_headers(data: bytes, elf: Path) -> list[tuple[int, ...]]:
+    """The raw section headers (ten u32 fields each: name, type, flags, addr, offset,
+    size, link, info, addralign, entsize) of the 32-bit little-endian ELF ``data`` read
+    from ``elf`` (named in the error)."""
     if data[:4] != b"\x7fELF" or data[4] != 1 or data[5] != 1:
         raise ValueError(f"{elf}: not a 32-bit little-endian ELF")
     (shoff,) = struct.unpack_from("<I", data, 0x20)
@@ -53,7 +56,7 @@ def _elf_headers(data: bytes, elf: Path) -> list[tuple[int, ...]]:
 def elf_sections(elf: Path) -> list[ElfSection]:
     """Section headers of a 32-bit little-endian ELF (what arm-none-eabi-gcc writes)."""
     data = Path(elf).read_bytes()
-    headers = _elf_headers(data, elf)
+    headers = elf_headers(data, elf)
     (shstrndx,) = struct.unpack_from("<H", data, 0x32)
     str_off = headers[shstrndx][4]
     out = []
@@ -67,7 +70,7 @@ def elf_symbols(elf: Path) -> dict[str, tuple[int, int]]:
     """name -> (value, size) of every named symbol in the ELF's .symtab (the last one
     wins when local symbols share a name)."""
     data = Path(elf).read_bytes()
-    headers = _elf_headers(data, elf)
+    headers = elf_headers(data, elf)
     out: dict[str, tuple[int, int]] = {}
     for h in headers:
         if h[1] != 2:  # SHT_SYMTAB
@@ -89,48 +92,27 @@ def symbol_address(elf: Path, name: str) -> int:
         raise KeyError(f"{name} not in the symbol table of {elf} (not a HIL build?)") from None
 
 
-@dataclass
-class RamPlan:
-    """Which memory to read at a checkpoint. ``full``: every RAM region of the board;
-    ``used``: what the image uses; bank slots are added per snapshot."""
-
-    full: list[tuple[str, int, int]]
-    used: list[tuple[str, int, int]]
-    bank_addr: int
-    frame_bytes: int
-    n_frames: int
-    always_full: bool = False  # every RAM region and the whole bank at every checkpoint
-
-    def regions_for(self, seq: int, recent: int, final: bool) -> list[tuple[str, int, int]]:
-        if final or self.always_full:
-            bank = HEADER_SIZE + self.n_frames * self.frame_bytes
-            return self.full + [("frame bank", self.bank_addr, bank)]
-        lo = max(0, seq - recent + 1)
-        hi = min(seq + 1, self.n_frames)
-        slots = (
-            "frame bank slots",
-            self.bank_addr + HEADER_SIZE + lo * self.frame_bytes,
-            max(0, hi - lo) * self.frame_bytes,
-        )
-        return self.used + ([slots] if slots[2] else [])
+def ram_regions(ram, bank_addr: int, frame_bytes: int, n_frames: int) -> list[tuple[str, int, int]]:
+    """(name, address, bytes) to read at every checkpoint: every RAM region of ``ram``
+    ((address, bytes) pairs) and the whole frame bank (header and ``n_frames`` slots)."""
+    bank = HEADER_SIZE + n_frames * frame_bytes
+    return [("RAM", int(a), int(n)) for a, n in ram] + [("frame bank", bank_addr, bank)]
 
 
 class CheckpointReader(threading.Thread):
     """Breaks at ``pk_hil_checkpoint`` over GDB RSP and snapshots RAM there.
 
     Start it after the serial link is open (QEMU waits for it) and before reading: the
-    target is halted until this thread continues it. ``every``: take a snapshot at every
-    ``every``-th frame (the last frame always gets a full one). ``error`` holds what went
-    wrong, if anything; the thread ends when the target exits or the link drops.
+    target is halted until this thread continues it. ``regions``: (name, address, bytes)
+    read at every checkpoint (:func:`ram_regions`). ``error`` holds what went wrong, if
+    anything; the thread ends when the target exits or the link drops.
     """
 
     def __init__(
         self,
         port: int,
         checkpoint_addr: int,
-        plan: RamPlan,
-        every: int = 1,
-        recent: int = 4,
+        regions: list[tuple[str, int, int]],
         host: str = "127.0.0.1",
         timeout_s: float = 60.0,
         cycle_counter: int | None = None,
@@ -138,9 +120,7 @@ class CheckpointReader(threading.Thread):
         super().__init__(name="peekless-checkpoints", daemon=True)
         self.port = port
         self.checkpoint_addr = checkpoint_addr
-        self.plan = plan
-        self.every = max(1, every)
-        self.recent = recent
+        self.regions = list(regions)
         self.host = host
         self.timeout_s = timeout_s
         self.cycle_counter = cycle_counter
@@ -196,19 +176,17 @@ class CheckpointReader(threading.Thread):
                     return
                 seq = _read_r0(gdb)
                 self.checkpoints += 1
-                final = seq >= self.plan.n_frames - 1
-                if final or seq % self.every == 0:
-                    t0 = time.monotonic()
-                    regions = []
-                    for name, addr, size in self.plan.regions_for(seq, self.recent, final):
-                        regions.append(RamRegion(name, addr, gdb.read_memory(addr, size)))
-                        self.read_bytes += size
-                    self.read_s += time.monotonic() - t0
-                    cycles = None
-                    if self.cycle_counter is not None:
-                        word = gdb.read_memory(self.cycle_counter, 4)
-                        cycles = int.from_bytes(word, "little")
-                    self.snapshots.append(RamSnapshot(seq, regions, cycles))
+                t0 = time.monotonic()
+                regions = []
+                for name, addr, size in self.regions:
+                    regions.append(RamRegion(name, addr, gdb.read_memory(addr, size)))
+                    self.read_bytes += size
+                self.read_s += time.monotonic() - t0
+                cycles = None
+                if self.cycle_counter is not None:
+                    word = gdb.read_memory(self.cycle_counter, 4)
+                    cycles = int.from_bytes(word, "little")
+                self.snapshots.append(RamSnapshot(seq, regions, cycles))
                 # A stub stops before the breakpoint's instruction and does not step over
                 # it by itself (continuing would stop there again): take it out, step one
                 # instruction, put it back.

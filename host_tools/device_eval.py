@@ -82,7 +82,8 @@ def device_decisions(tflite: Path, frames: np.ndarray, outputs: np.ndarray, rule
         tmp = Path(tmp)
         print(f"building the HIL firmware for {board} ...", file=sys.stderr, flush=True)
         compile_model(tflite, tmp / "generated")
-        fw = build_firmware(board, tmp / "generated", tmp / "fw", build="hil", rule=rule)
+        fw = build_firmware(board, tmp / "generated", tmp / "fw", build="hil", rule=rule,
+                            measure_stack=False)  # only flash/RAM/arena bytes are reported
         expect = hello_expectations(fw.manifest)
         starts = range(0, len(frames), per_boot)
         bar = tqdm(total=len(frames), desc=f"device ({board})", unit="frame", file=sys.stderr)

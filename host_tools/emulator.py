@@ -56,7 +56,6 @@ class Board:
     insn_per_tick: tuple[int, int]  # instruction counter resolution, numerator/denominator
     ram: tuple[tuple[int, int], ...]  # (address, bytes) of every RAM region the image uses
     uarts: int = 5  # CMSDK UARTs of the machine (QEMU gives each a -serial backend)
-    timer0: int | None = 0x40000000  # CMSDK TIMER0 (the counter); None: SysTick counts
 
 
 BOARDS: dict[str, Board] = {
@@ -87,7 +86,6 @@ BOARDS: dict[str, Board] = {
         insn_per_tick=(125, 4),  # SysTick at 32 MHz: 31.25 instructions per tick
         ram=((0x20000000, 512 << 10),),  # DTCM; the bank SRAM is scanned as bank_addr
         uarts=6,
-        timer0=None,
     ),
 }
 
@@ -309,6 +307,19 @@ def _pending(link: serial.SerialBase) -> int:
         return int(struct.unpack("i", raw)[0])
     except (AttributeError, NotImplementedError, OSError, ValueError):
         return int(link.in_waiting)
+
+
+def section_sizes(elf: Path) -> dict[str, int]:
+    """Section name -> bytes, from `arm-none-eabi-size -A`."""
+    out = subprocess.run(
+        ["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host_tools.decision_rule import DecisionRule
+from host_tools.emulator import section_sizes
 from host_tools.protocol import PAYLOAD_SIZES, RECORD_NAMES
 
 FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
@@ -52,18 +53,6 @@ def firmware_version() -> str:
     if not match:
         raise RuntimeError("firmware/app/pk_config.h: PK_FW_VERSION not found")
     return match.group(1)
-
-
-def section_sizes(elf: Path) -> dict[str, int]:
-    """Section name -> bytes, from `arm-none-eabi-size -A`."""
-    out = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True,
-                         check=True).stdout
-    sizes = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[0].startswith(".") and parts[1].isdigit():
-            sizes[parts[0]] = int(parts[1])
-    return sizes
 
 
 def memory_footprint(elf: Path) -> tuple[int, int]:

@@ -8,7 +8,7 @@ read (``g``), memory read (``m``) and write (``M``), against QEMU's gdbstub
 (the protocol's default mode); see the GDB manual, "Remote Protocol".
 
     with GdbClient.connect(port) as gdb:
-        gdb.set_breakpoint(symbol_address(elf, "pk_hil_checkpoint"))
+        gdb.set_breakpoint(checkpoints.symbol_address(elf, "pk_hil_checkpoint"))
         stop = gdb.cont()                    # "T05..." at the breakpoint
         ram = gdb.read_memory(0x20000000, 0x10000)
 """
@@ -17,29 +17,16 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import time
-from pathlib import Path
 from typing import Self
 
 CHUNK_BYTES = 2048  # bytes per `m` request: 4 KiB of hex, within QEMU's packet size
 WRITE_CHUNK_BYTES = 1024  # bytes per `M` request: its 2 KiB of hex must fit QEMU's buffer
 PIPELINE = 4  # `m` requests in flight at once (more gains nothing on loopback)
-_NM_LINE = re.compile(r"^([0-9a-fA-F]+)\s+\w\s+(\S+)$")
 
 
 class GdbError(RuntimeError):
     """The stub answered with an error, an unexpected packet, or the link dropped."""
-
-
-def symbol_address(elf: Path, name: str, nm: str = "arm-none-eabi-nm") -> int:
-    """Address of ``name`` in ``elf`` (Thumb bit cleared), from ``nm``."""
-    out = subprocess.run([nm, str(elf)], capture_output=True, text=True, check=True).stdout
-    for line in out.splitlines():
-        m = _NM_LINE.match(line.strip())
-        if m and m.group(2) == name:
-            return int(m.group(1), 16) & ~1
-    raise KeyError(f"{name} not in {elf}")
 
 
 def _checksum(data: bytes) -> bytes:
@@ -225,7 +212,6 @@ class GdbClient:
                     raise GdbError(f"{req.decode()}: {len(data)} bytes in the reply")
                 out += data
         return bytes(out)
-
 
     def write_memory(
         self, addr: int, data: bytes, chunk: int = WRITE_CHUNK_BYTES, pipeline: int = PIPELINE

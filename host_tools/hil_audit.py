@@ -30,7 +30,6 @@ import json
 import math
 import os
 import shlex
-import socket
 import subprocess
 import tempfile
 import threading
@@ -44,7 +43,13 @@ import serial
 
 from . import emulator
 from .audit import AuditReport
-from .checkpoints import CHECKPOINT_SYMBOL, CheckpointReader, RamPlan, elf_symbols, symbol_address
+from .checkpoints import (
+    CHECKPOINT_SYMBOL,
+    CheckpointReader,
+    elf_symbols,
+    ram_regions,
+    symbol_address,
+)
 from .frame_bank import HEADER_SIZE, write_frame_bank
 from .noninterference.emulated import DEFAULT_FRAMES
 from .noninterference.sequential import DEFAULT_TIMING_BOUND_S
@@ -102,13 +107,6 @@ def _read_run(
     except LinkError as e:
         error = f"{type(e).__name__}: {e}"
     return error, time.monotonic() - t0
-
-
-def _free_port() -> int:
-    """A loopback TCP port that was free a moment ago (QEMU binds it next)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Qemu:
@@ -247,9 +245,10 @@ class EmulatorTarget:
                 f"{self.bank_capacity}-byte frame-bank window of {self.board}"
             )
         bank = write_frame_bank(self.workdir / f"{label}.pkfb", frames)
-        serial_port, gdb_port = _free_port(), _free_port()
-        cmd = emulator.qemu_command(self.elf, self.board, bank, serial_port=serial_port)
-        cmd += ["-gdb", f"tcp:127.0.0.1:{gdb_port}", "-S"]
+        serial_port, gdb_port = emulator.free_port(), emulator.free_port()
+        cmd = emulator.qemu_command(
+            self.elf, self.board, bank, serial_port=serial_port, gdb_port=gdb_port
+        )
         with _Qemu(cmd) as qemu:
             url = f"socket://127.0.0.1:{serial_port}"
             with DeviceSession(port=qemu.connect(url)) as session:
@@ -263,8 +262,6 @@ class EmulatorTarget:
         frames: np.ndarray,
         *,
         ram: bool = False,
-        ram_every: int = 1,
-        recent: int = 4,
         progress: ProgressFn | None = None,
         timeout_s: float = 60.0,
         label: str = "run",
@@ -276,13 +273,11 @@ class EmulatorTarget:
             note = ""
             if ram:
                 b = emulator.BOARDS[self.board]
-                plan = full_plan(b.ram, b.bank_addr, frames[0].size, len(frames))
+                regions = ram_regions(b.ram, b.bank_addr, frames[0].size, len(frames))
                 reader = CheckpointReader(
                     gdb_port,
                     self.checkpoint_addr,
-                    plan,
-                    ram_every,
-                    recent,
+                    regions,
                     timeout_s=max(30.0, timeout_s),
                 )
                 reader.start()
@@ -316,12 +311,6 @@ class EmulatorTarget:
                 ram_note=note,
                 resets=list(session.resets),
             )
-
-
-def full_plan(ram, bank_addr: int, frame_bytes: int, n_frames: int) -> RamPlan:
-    """Every RAM region given and the whole frame bank, at every checkpoint."""
-    full = [("RAM", int(a), int(n)) for a, n in ram]
-    return RamPlan(full, full, bank_addr, frame_bytes, n_frames, always_full=True)
 
 
 # --------------------------------------------------------------------------- real boards
@@ -534,8 +523,6 @@ class SerialTarget:
         frames: np.ndarray,
         *,
         ram: bool = False,
-        ram_every: int = 1,
-        recent: int = 4,
         progress: ProgressFn | None = None,
         timeout_s: float = 60.0,
         label: str = "run",
@@ -554,13 +541,11 @@ class SerialTarget:
         with session_cm as session:
             if ram:
                 host, _, port = self.rig.gdb.rpartition(":")
-                plan = full_plan(self.rig.ram, self.rig.bank_addr, frames[0].size, len(frames))
+                regions = ram_regions(self.rig.ram, self.rig.bank_addr, frames[0].size, len(frames))
                 reader = CheckpointReader(
                     int(port),
                     self.checkpoint_addr,
-                    plan,
-                    ram_every,
-                    recent,
+                    regions,
                     host=host or "127.0.0.1",
                     cycle_counter=self.rig.cycle_counter,
                 )

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from host_tools.checkpoints import CHECKPOINT_SYMBOL, symbol_address
 from host_tools.emulator import QEMU, EmulatorError, board_info, free_port, qemu_command
-from host_tools.gdb_rsp import GdbClient, symbol_address
+from host_tools.gdb_rsp import GdbClient
 
 WINDOW = 8  # bytes: a random 8-byte window occurs by chance with probability ~2^-64
 
@@ -43,9 +44,6 @@ class ReadbackRun:
     exit_code: int | None  # None if QEMU was killed
     stderr: str
     snapshots: list[Snapshot]
-
-
-CHECKPOINT_SYMBOL = "pk_hil_checkpoint"  # firmware/app/pk_hil_checkpoint_hil.c
 
 
 def readback_regions(

@@ -4,13 +4,13 @@
 * The stack's high-water mark, measured on the emulator: startup paints the stack
   (firmware/ports/qemu_mps2/pk_stack.h) and after each frame ``pk_hal_stack_scrub``
   paints again everything below main's frame, so on entry to it the lowest word that is
-  not the paint is the deepest the stack has been. :func:`measure_stack` runs the image
+  not the paint is the deepest the stack has been. :func:`measure_ram` runs the image
   (a HIL image on a frame bank, a production image through its emulated sensor), stops
   there and at ``pk_hal_exit`` over the GDB remote protocol and reads the stack back.
 * Pixel buffers: every RAM object of the app that holds camera or model-input pixels,
   and the part of the model's arena that holds the model input; the largest one is what
   a firmware leaks at most if it leaks a buffer (tests fail if a frame-sized one comes
-  back: tests/test_ram.py).
+  back: tests/test_boards.py).
 
     report = ram_report(elf, "an386", model_dir)     # static figures and pixel buffers
     measured = measure_ram(elf, "an386", input_row_bytes=96 * 3)
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from host_tools.checkpoints import elf_sections, elf_symbols
 from host_tools.emulator import EmulatorError, board_info, free_port, qemu_command
+from host_tools.frame_bank import FORMAT_BYTES, FORMAT_NAMES, FrameBankHeader
 from host_tools.gdb_rsp import GdbClient
 
 PAINT = 0xA5A5A5A5  # firmware/ports/qemu_mps2/pk_stack.h, PK_STACK_PAINT
@@ -40,8 +41,8 @@ EXIT_SYMBOL = "pk_hal_exit"
 # entry point, and the TEST ONLY frame copy of the leaky variants.
 APP_PIXEL_SYMBOLS = ("camera_line", "preprocess_acc", "model_input", "test_leak_frame")
 ARENA_SYMBOL = "peekless_model_arena"
-# Measurement frames: the default camera (QVGA), every format.
-FORMATS = {"gray8": (0, 1), "rgb888": (1, 3), "rgb565": (2, 2), "yuyv": (3, 2)}
+# Measurement frames: the default camera (QVGA), every format: name -> (code, bytes/pixel).
+FORMATS = {name.lower(): (code, FORMAT_BYTES[code]) for code, name in FORMAT_NAMES.items()}
 
 
 FILL_SYMBOL = "fill_input_rows"  # firmware/app/main.c: the model's input row callback
@@ -227,12 +228,10 @@ def measure_ram(
 
 
 def _run_hil(elf, board, syms, stops, code, frame, width, height, on_stop, timeout_s) -> None:
-    from host_tools.frame_bank import FORMAT_BYTES
-
-    header = b"PKFB" + struct.pack("<IIHHBB", 1, 1, width, height, FORMAT_BYTES[code], code)
+    header = FrameBankHeader(1, width, height, FORMAT_BYTES[code], code).pack()
     with tempfile.TemporaryDirectory() as tmp:
         bank = Path(tmp) / "bank.pkfb"
-        bank.write_bytes(header + bytes(32 - len(header)) + frame)
+        bank.write_bytes(header + frame)
         port = free_port()
         uarts = [Path(tmp) / f"uart{i}.bin" for i in range(board_info(board).uarts)]
         cmd = qemu_command(elf, board, bank, serial_port=None, gdb_port=port,

@@ -26,13 +26,10 @@ instructions, not cycles.
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
 import struct
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +37,10 @@ from typing import Self
 
 from host_tools.checkpoints import elf_symbols
 from host_tools.emulator import QEMU, Board, EmulatorError, board_info, free_port, qemu_command
+from host_tools.frame_bank import FORMAT_BYTES, FORMAT_NAMES
+from host_tools.frame_bank import format_code as _bank_format_code
 from host_tools.gdb_rsp import GdbClient, GdbError
+from host_tools.qmp import QmpClient
 
 # docs/SENSOR.md, "The window": little-endian u32 words at these offsets.
 MAGIC = 0x4E534B50  # "PKSN"
@@ -50,9 +50,9 @@ READY_OFFSET = 0x1C
 BEGIN_SYMBOL = "pk_hal_camera_begin"  # the host's frame boundary
 EXIT_SYMBOL = "pk_hal_exit"  # a production image halts here on any error
 LINE_SYMBOL = "camera_line"  # the app's line buffer: the widest row it takes
-# training/camera_preprocess.py's codes and the firmware's PK_PIXFMT_*.
-FORMATS = {"gray8": 0, "rgb888": 1, "rgb565": 2, "yuyv": 3}
-BYTES_PER_PIXEL = {0: 1, 1: 3, 2: 2, 3: 2}
+# training/camera_preprocess.py's codes and the firmware's PK_PIXFMT_* (the frame bank's).
+FORMATS = {name.lower(): code for code, name in FORMAT_NAMES.items()}
+BYTES_PER_PIXEL = dict(FORMAT_BYTES)
 
 
 class SensorError(RuntimeError):
@@ -80,10 +80,10 @@ class FrameStop:
 
 def format_code(fmt: int | str) -> int:
     """A pixel format code from a code or a name ("gray8", "rgb888", "rgb565", "yuyv")."""
-    code = FORMATS.get(fmt.lower()) if isinstance(fmt, str) else fmt
-    if code not in BYTES_PER_PIXEL:
-        raise SensorError(f"unknown pixel format {fmt!r}; known: {', '.join(FORMATS)}")
-    return code
+    try:
+        return _bank_format_code(fmt)
+    except ValueError:
+        raise SensorError(f"unknown pixel format {fmt!r}; known: {', '.join(FORMATS)}") from None
 
 
 def check_frame(
@@ -194,6 +194,7 @@ class SensorFeeder:
                 f"{self.elf.name} is a HIL image (its camera is the frame bank); the sensor "
                 "feeds production images"
             )
+        self._symbols = symbols
         self._begin = symbols[BEGIN_SYMBOL][0] & ~1
         self._exit = symbols[EXIT_SYMBOL][0] & ~1 if EXIT_SYMBOL in symbols else None
         self._line_bytes = symbols[LINE_SYMBOL][1] if LINE_SYMBOL in symbols else None
@@ -233,7 +234,7 @@ class SensorFeeder:
         )
         try:
             self._gdb = GdbClient.connect(port, timeout_s=self.timeout_s)
-            self._qmp = QmpClient.connect(qmp_path, timeout_s=self.timeout_s)
+            self._qmp = QmpClient.connect(str(qmp_path), timeout_s=self.timeout_s)
             self._gdb.set_breakpoint(self._begin)
             if self._exit is not None:
                 self._gdb.set_breakpoint(self._exit)
@@ -337,10 +338,9 @@ class SensorFeeder:
     def watch(self, symbol: str, callback: Callable[[SensorFeeder], None]) -> None:
         """Also stop at ``symbol`` (e.g. ``pk_hal_stack_scrub``) and call
         ``callback(feeder)`` there, then go on; frames still end at the next begin."""
-        symbols = elf_symbols(self.elf)
-        if symbol not in symbols:
+        if symbol not in self._symbols:
             raise SensorError(f"{self.elf.name} has no symbol {symbol}")
-        self.watch_address(symbols[symbol][0] & ~1, callback, symbol)
+        self.watch_address(self._symbols[symbol][0] & ~1, callback, symbol)
 
     def watch_address(
         self, addr: int, callback: Callable[[SensorFeeder], None], name: str = ""
@@ -368,7 +368,7 @@ class SensorFeeder:
         and the same on every run under ``-icount``, whatever the host's speed."""
         if self._qmp is None:
             raise SensorError("the feeder is not started (use it in a with block)")
-        return int(self._qmp.execute("query-replay")["icount"])
+        return self._qmp.icount()
 
     def qemu_log(self) -> str:
         if self._log is None:
@@ -381,48 +381,6 @@ class SensorFeeder:
         if self._gdb is None:
             raise SensorError("the feeder is not started (use it in a with block)")
         return self._gdb
-
-
-class QmpClient:
-    """The few QEMU Machine Protocol calls the feeder needs, over a unix socket (JSON
-    lines; asynchronous events in between are skipped)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._file = sock.makefile("r", encoding="utf-8")
-        json.loads(self._file.readline())  # the greeting
-        self.execute("qmp_capabilities")
-
-    @classmethod
-    def connect(cls, path: Path, timeout_s: float = 30.0, connect_s: float = 5.0) -> QmpClient:
-        deadline = time.monotonic() + connect_s
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout_s)
-            try:
-                sock.connect(str(path))
-                return cls(sock)
-            except OSError:
-                sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def execute(self, command: str) -> dict:
-        self._sock.sendall(json.dumps({"execute": command}).encode() + b"\n")
-        while True:
-            line = self._file.readline()
-            if not line:
-                raise SensorError(f"QMP {command}: QEMU closed the connection")
-            msg = json.loads(line)
-            if "error" in msg:
-                raise SensorError(f"QMP {command}: {msg['error'].get('desc', msg['error'])}")
-            if "return" in msg:
-                return msg["return"]
-
-    def close(self) -> None:
-        self._file.close()
-        self._sock.close()
 
 
 __all__ = [

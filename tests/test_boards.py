@@ -422,7 +422,7 @@ def test_build_manifest_states_measured_ram(models, tmp_path) -> None:
 def test_used_ram_regions_start_with_the_stack(builds, board: str) -> None:
     """The read-back of "what the image uses" covers the stack at the bottom of RAM, then
     .data and .bss, inside the board's RAM."""
-    from host_tools.gdb_rsp import symbol_address
+    from host_tools.checkpoints import symbol_address
 
     elf = builds(board, "small")
     ((start, size),) = ram_readback.readback_regions(elf, board, full_ram=False)

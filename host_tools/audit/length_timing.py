@@ -79,7 +79,7 @@ def check_length_timing(
 ) -> CheckResult:
     """Length from ``spans``; timing from ``arrivals`` of the same run, or from
     ``timing_run`` = (spans, frames in the order shown, arrivals) of another run of the
-    same device (the audit times its differential run, which no debugger interrupts).
+    same device (e.g. one that no debugger interrupted).
     ``timing_note`` says why timing is not screened when neither is given."""
     f = Findings()
     want = FRAME_SIZES[TYPE_DECISION]
@@ -123,7 +123,7 @@ def check_length_timing(
         t_segs = frame_segments(t_spans)
         n = min(len(t_segs), len(t_frames))
         t_feats = pixel_features(t_frames[:n]) if n else {}
-        t_label = " (timed on the differential run)"
+        t_label = " (timed on another run)"
     if arrivals and n >= MIN_TIMED_FRAMES:
         ends = [e for _, e in t_segs[:n]]
         t = np.array([time_at(arrivals, e - 1) for e in ends])

@@ -36,7 +36,7 @@ from ..audit.noninterference import (
 )
 from ..checkpoints import elf_symbols
 from ..decision_rule import DecisionRule
-from ..frame_bank import FORMAT_GRAY8, FORMAT_RGB565, FORMAT_RGB888
+from ..frame_bank import FORMAT_GRAY8, FORMAT_RGB565, FORMAT_RGB888, HEADER_SIZE
 from ..protocol import POLICY_PER_FRAME, Hello, parse_capture
 from .feeders import HIL_SYMBOL, SENSOR_SYMBOL, BankFeeder, CameraFrames, SensorFeeder
 from .frames import given_frames, pixel_coverage, select_frames
@@ -163,7 +163,7 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
     feeder_cls = SensorFeeder if kind == "production" else BankFeeder
     window = board.bank_addr
     if kind == "hil":
-        need = 32 + len(frames_a) * frames_a.frame_bytes
+        need = HEADER_SIZE + len(frames_a) * frames_a.frame_bytes
         if need > board.bank_bytes:
             raise AuditSetupError(
                 f"{len(frames_a)} frames of {frames_a.frame_bytes} bytes do "

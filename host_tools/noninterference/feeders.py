@@ -17,12 +17,11 @@ instruction count of the image cannot depend on the host's speed.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..frame_bank import FORMAT_BYTES, HEADER_SIZE, MAGIC, VERSION
+from ..frame_bank import FORMAT_BYTES, HEADER_SIZE, FrameBankHeader
 
 SENSOR_SYMBOL = "pk_hal_camera_begin"
 HIL_SYMBOL = "pk_hil_checkpoint"
@@ -120,17 +119,7 @@ class BankFeeder:
 
     def prepare(self, link) -> None:
         f = self.frames
-        header = struct.pack(
-            "<4sIIHHBB14s",
-            MAGIC,
-            VERSION,
-            len(f),
-            f.width,
-            f.height,
-            f.data.shape[3],
-            f.pixfmt,
-            bytes(14),
-        )
+        header = FrameBankHeader(len(f), f.width, f.height, f.data.shape[3], f.pixfmt).pack()
         link.write_memory(self.window, header)
         if len(f):
             link.write_memory(self._slot(0), f.data[0].tobytes())

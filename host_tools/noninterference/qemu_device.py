@@ -25,7 +25,6 @@ from __future__ import annotations
 import mmap
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -35,8 +34,8 @@ import numpy as np
 
 from .. import emulator
 from ..qmp import QmpClient, QmpError
-from .machine_map import MachineMap, build_map
-from .rsp import DebugLink, Stop
+from .machine_map import MachineMap, build_map, parse_ramblocks
+from .rsp import DebugLink, Stop, parse_stop
 
 MAIN_RAM_ID = "peekless-main-ram"
 #: Main RAM larger than this is compared by its touched pages only (SEEK_DATA).
@@ -50,13 +49,7 @@ class DeviceError(RuntimeError):
     """QEMU would not start, or the debugger/monitor link failed."""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def main_ram_of(machine: str, cpu: str, elf: Path, workdir: Path) -> tuple[str, int]:
+def main_ram_of(machine: str, cpu: str, elf: Path) -> tuple[str, int]:
     """(default RAM id, bytes) of a QEMU machine, asked of a halted QEMU once per process
     (QEMU sizes a machine's main RAM itself; the backend file must match it)."""
     if machine in _MAIN_RAM_SIZE:
@@ -90,8 +83,6 @@ def main_ram_of(machine: str, cpu: str, elf: Path, workdir: Path) -> tuple[str, 
                 for m in qmp.execute("query-machines")
                 if m["name"] == machine
             )
-            from .machine_map import parse_ramblocks
-
             blocks = parse_ramblocks(qmp.hmp("info ramblock"))
     except (QmpError, StopIteration) as e:
         raise DeviceError(f"could not probe QEMU machine {machine}: {e}") from e
@@ -195,14 +186,14 @@ class QemuDevice:
         if not self.elf.is_file():
             raise DeviceError(f"{self.elf}: no such ELF")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        _, ram_size = main_ram_of(self.board.machine, self.board.cpu, self.elf, self.workdir)
+        _, ram_size = main_ram_of(self.board.machine, self.board.cpu, self.elf)
         self.main_file = self.workdir / "main_ram.bin"
         with open(self.main_file, "wb") as f:
             f.truncate(ram_size)  # sparse: untouched pages take no memory
         # A Unix socket path must be short (108 bytes): not under a deep work folder.
         self._sockdir = Path(tempfile.mkdtemp(prefix="pk-qmp-", dir=_SOCKET_DIR))
         qmp_path = self._sockdir / "qmp.sock"
-        port = _free_port()
+        port = emulator.free_port()
         self._log = self.workdir / "qemu.log"
         with open(self._log, "wb") as log:
             self.proc = subprocess.Popen(
@@ -279,13 +270,10 @@ class QemuDevice:
 
     def wait_stop(self, timeout_s: float) -> Stop:
         """The next stop; raises TimeoutError after ``timeout_s`` of silence."""
-        self.link._sock.settimeout(timeout_s)
-        try:
-            return self.link.next_stop()
-        except TimeoutError:
-            raise TimeoutError(f"no stop within {timeout_s} s") from None
-        finally:
-            self.link._sock.settimeout(self.link.timeout_s)
+        reply = self.link.wait_stop(timeout_s)
+        if reply is None:
+            raise TimeoutError(f"no stop within {timeout_s} s")
+        return parse_stop(reply)
 
     def icount(self) -> int:
         return self.qmp.icount()

@@ -1,7 +1,7 @@
 """The debugger link of the noninterference audit: GDB remote protocol to QEMU's gdbstub
-(or any gdbserver: pyOCD, OpenOCD), with what :class:`host_tools.gdb_rsp.GdbClient`
-does not need for reading RAM back: no-ack mode, requests sent in one batch, write
-watchpoints (``Z2``), memory writes (``M``) and every register the target describes
+(or any gdbserver: pyOCD, OpenOCD), :class:`host_tools.gdb_rsp.GdbClient` (breakpoints,
+memory reads and writes) plus what only the audit needs: no-ack mode, requests sent in
+one batch, write watchpoints (``Z2``) and every register the target describes
 (``qXfer:features:read`` + ``p``).
 
 A stop on a breakpoint or watchpoint leaves the core *before* the instruction that hit
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 from ..gdb_rsp import GdbClient, GdbError, _checksum, _unescape
 
-#: Largest ``M`` payload in bytes (QEMU's PacketSize is 0x1000: 4096 hex digits + header).
-WRITE_CHUNK = 2000
 _REG = re.compile(rb'<reg\s[^>]*name="([^"]+)"[^>]*>')
 _REGNUM = re.compile(rb'regnum="(\d+)"')
 _BITSIZE = re.compile(rb'bitsize="(\d+)"')
@@ -143,16 +141,6 @@ class DebugLink(GdbClient):
         self._watch.clear()
 
     # ---- memory and registers -----------------------------------------------------------
-
-    def write_memory(self, addr: int, data: bytes, chunk: int = WRITE_CHUNK) -> None:
-        """``M``: write ``data`` at ``addr`` (the target must be stopped)."""
-        cmds = [
-            b"M%x,%x:" % (addr + o, len(data[o : o + chunk])) + data[o : o + chunk].hex().encode()
-            for o in range(0, len(data), chunk)
-        ]
-        for reply in self.batch(cmds):
-            if reply != b"OK":
-                raise GdbError(f"M at {addr:#x}: {reply!r}")
 
     def register_layout(self) -> list[tuple[str, int, int]]:
         """(name, number, bytes) of every register in the target description."""

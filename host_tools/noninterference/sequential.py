@@ -30,6 +30,7 @@ import numpy as np
 from ..audit import AuditReport, CheckResult, Findings, skipped
 from ..audit.noninterference import check_reference
 from ..audit.stream import frame_segments
+from ..checkpoints import elf_headers
 from ..frame_bank import FORMAT_GRAY8, FORMAT_RGB888, HEADER_SIZE
 from ..protocol import POLICY_PER_FRAME, Decision, Hello, parse_capture, parse_capture_spans
 from .frames import camera_canaries, rotation_order, select_frames
@@ -57,9 +58,7 @@ def audit_sequential(target, cfg, manifest: dict | None, shape) -> AuditReport:
     else:
         frames, _ = camera_canaries(range(n), w, h, pixfmt, cfg.seed)
     timeout_s = cfg.timeout_s or 30.0 + 2.0 * n
-    run_a = target.run(
-        frames.data, ram=True, ram_every=1, recent=n, timeout_s=timeout_s, label="run_a"
-    )
+    run_a = target.run(frames.data, ram=True, timeout_s=timeout_s, label="run_a")
     if chosen is not None:
         order = chosen.order
     else:
@@ -67,9 +66,7 @@ def audit_sequential(target, cfg, manifest: dict | None, shape) -> AuditReport:
         labels += [False] * (n - len(labels))
         order = rotation_order(labels[:n], cfg.seed)
     frames_b = frames.data[order]
-    run_b = target.run(
-        frames_b, ram=True, ram_every=1, recent=n, timeout_s=timeout_s, label="run_b"
-    )
+    run_b = target.run(frames_b, ram=True, timeout_s=timeout_s, label="run_b")
 
     hello = next((r for r in parse_capture(run_a.capture) if isinstance(r, Hello)), None)
     checks = [
@@ -305,9 +302,7 @@ def _symbol_bytes(elf: Path) -> dict[str, bytes]:
     import struct
 
     data = elf.read_bytes()
-    (shoff,) = struct.unpack_from("<I", data, 0x20)
-    shentsize, shnum, _ = struct.unpack_from("<HHH", data, 0x2E)
-    secs = [struct.unpack_from("<IIIIIIIIII", data, shoff + i * shentsize) for i in range(shnum)]
+    secs = elf_headers(data, elf)
     out: dict[str, bytes] = {}
     for h in secs:
         if h[1] != 2:  # SHT_SYMTAB
