@@ -276,26 +276,12 @@ def audit_emulated(cfg: EmulatedAudit) -> AuditReport:
 def _protocol(
     capture_a: bytes, capture_b: bytes, manifest: dict, model_sha: str, n: int
 ) -> CheckResult:
-    """The grammar of version 1 on both runs' UART0, and the HELLO's model hash against
-    the model the reference used."""
-    from ..firmware_build import hello_expectations
+    """The grammar of version 1 on both runs' UART0, the HELLO against the manifest (the
+    decision rule included), and its model hash against the model the reference used."""
+    from ..hil_audit import hello_manifest
     from ..protocol import parse_capture_spans
 
-    want = hello_expectations(manifest) if "output_schema" in manifest else dict(manifest)
-    want = {
-        k: v
-        for k, v in want.items()
-        if k
-        in (
-            "proto_version",
-            "build_kind",
-            "policy",
-            "leak_budget_bits",
-            "fw_version",
-            "board",
-            "model_sha256",
-        )
-    }
+    want = hello_manifest(manifest)
     want["model_sha256"] = model_sha
     results = [check_grammar(parse_capture_spans(c), len(c), want) for c in (capture_a, capture_b)]
     f = Findings()
