@@ -32,7 +32,7 @@ import numpy as np
 from compiler.lower import Step
 from compiler.tflite_reader import Graph
 
-ALIGN = 16
+ALIGN = 16  # bytes; keeps word and SIMD loads aligned on every Cortex-M (planner.py too)
 FILL, LAYER, MOVE = "fill", "layer", "move"
 # Regions an offset can be relative to: the chain's block of band buffers and scratch,
 # the sink tensor's buffer, the source tensor's buffer (a source that is not streamed).

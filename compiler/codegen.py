@@ -13,6 +13,14 @@ from compiler.planner import MemoryPlan, chain_bases
 from compiler.tflite_reader import Graph
 
 VALUES_PER_LINE = 24
+# The argument list of each kernel's call (the template's kernel_call): "window" (params,
+# in and out dims), "whole" (params, in dims), "fc" (params and constants), "conv" (a
+# scratch context, params and constants; every other kernel the macro is called for).
+CALL_FORMS = {
+    "pk_avg_pool2d_s8": "window", "pk_max_pool2d_s8": "window", "pk_pad_s8": "window",
+    "pk_mean_s8": "whole", "pk_softmax_s8": "whole",
+    "pk_fully_connected_s8": "fc",
+}
 
 
 def c_array(values: np.ndarray) -> str:
@@ -119,7 +127,8 @@ def render(graph: Graph, steps: list[Step], plan: MemoryPlan, context: dict, out
     chain_of = {i: n for n, c in enumerate(plan.chains) for i in c.steps}
     views = [
         {
-            "kernel": s.kernel, "op_name": s.op.name, "op_index": s.op.index,
+            "kernel": s.kernel, "call": CALL_FORMS.get(s.kernel, "conv"),
+            "op_name": s.op.name, "op_index": s.op.index,
             "in_shape": list(graph.tensors[s.input].shape), "out_shape": list(graph.tensors[s.output].shape),
             "dims": s.dims, "params": s.params, "consts": s.consts, "macs": s.macs,
             "out_bytes": graph.tensors[s.output].num_bytes,

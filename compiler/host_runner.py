@@ -5,21 +5,13 @@ This is how tests and benchmarks compare the engine with LiteRT without an emula
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
-ENGINE = FIRMWARE / "engine"
-
-
-def engine_sources() -> list[Path]:
-    return sorted(ENGINE.glob("*/*.c"))
-
+from compiler.engine_cache import ENGINE, FIRMWARE, cached_objects, engine_sources
 
 STREAM_RUNNER = Path(__file__).resolve().parent / "runners" / "stream_runner.c"
 
@@ -44,26 +36,15 @@ def _engine_objects(cc: str, flags: list[str]) -> list[Path]:
     """The engine compiled once per compiler, flags and sources (cached in the temporary
     folder by their hash): it does not depend on the model, whose own translation unit
     picks kernel variants through pk_kernels.h."""
-    sources = engine_sources()
-    h = hashlib.sha256(" ".join([cc, *flags]).encode())
-    for f in [*sources, *sorted((ENGINE / "include").glob("*.h"))]:
-        h.update(str(f).encode() + f.read_bytes())
-    cache = Path(tempfile.gettempdir()) / f"peekless-host-engine-{h.hexdigest()[:16]}"
-    objs = [cache / f"{src.parent.name}__{src.stem}.o" for src in sources]
-    if all(o.exists() for o in objs):
-        return objs
-    tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".", dir=cache.parent))
-    for src, obj in zip(sources, objs):
-        proc = subprocess.run([cc, *flags, "-c", str(src), "-o", str(tmp / obj.name)],
+    def compile_one(src: Path, obj: Path) -> None:
+        proc = subprocess.run([cc, *flags, "-c", str(src), "-o", str(obj)],
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
             raise RuntimeError(f"host build of {src.name} failed:\n{proc.stderr}")
-    try:
-        tmp.rename(cache)  # atomic; a concurrent build may have won the race
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return objs
+
+    return cached_objects("peekless-host-engine", " ".join([cc, *flags]), engine_sources(),
+                          sorted((ENGINE / "include").glob("*.h")),
+                          lambda src: f"{src.parent.name}__{src.stem}.o", compile_one)
 
 
 def run_host_runner(runner: Path, inputs: np.ndarray, output_bytes: int) -> np.ndarray:

@@ -128,10 +128,10 @@ def _relayout_depthwise(step: Step) -> None:
     # Scratch sizes (pk_engine_packed.h): the least the kernel accepts (one group of 4
     # channels, the DSP variant re-widening every window row); what the Helium variant
     # needs (the window rows of every channel once); the DSP variant's full speed (every
-    # group keeps its rows from one output row to the next). The default is the middle one.
-    p["scratch_min"] = depthwise_packed_scratch(*geometry, 4)
-    p["scratch_fast"] = depthwise_packed_scratch(*geometry, oc)
-    step.scratch = max(p["scratch_min"], depthwise_mve_scratch(*geometry, oc))
+    # group keeps its rows from one output row to the next,
+    # depthwise_packed_scratch(*geometry, oc)). The default is the middle one.
+    scratch_min = depthwise_packed_scratch(*geometry, 4)
+    step.scratch = max(scratch_min, depthwise_mve_scratch(*geometry, oc))
 
 
 def _relayout_matrix(step: Step) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.errors import UnsupportedModelError
-from compiler.layout import relayout
+from compiler.layout import _align, relayout
 from compiler.quant import (
     SUPPORTED_ACTIVATIONS,
     activation_range,
@@ -245,26 +245,18 @@ def _rounding(op: Operator, flt: Tensor) -> str:
     return REFERENCE_ROUNDING[(op.name, flt.scale.size > 1)]
 
 
-def _align4(n: int) -> int:
-    return (n + 3) // 4 * 4
-
-
-def _align8(n: int) -> int:
-    return (n + 7) // 8 * 8
-
-
 # Scratch formulas: keep equal to the PK_*_SCRATCH_BYTES macros of pk_engine.h (a kernel
 # given less returns PK_ERR_ARG, so every engine test would fail on a mismatch).
 def conv2d_1x1_scratch(ic: int, oc: int) -> int:
-    return 4 * _align8(ic) + 8 * oc
+    return 4 * _align(ic, 8) + 8 * oc
 
 
 def conv2d_scratch(kh: int, kw: int, ic: int, oc: int) -> int:
-    return 6 * _align8(kh * kw * ic) + 8 * oc
+    return 6 * _align(kh * kw * ic, 8) + 8 * oc
 
 
 def depthwise_scratch(kh: int, kw: int, ic: int, oc: int) -> int:
-    return 2 * kh * kw * _align4(oc) + _align4(ic) + 8 * oc
+    return 2 * kh * kw * _align(oc, 4) + _align(ic, 4) + 8 * oc
 
 
 def row_overlap(in_shape, out_shape, stride_h: int, pad_top: int) -> dict:

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from compiler.bands import BLOCK, SINK, SOURCE, Chain, verify_chain
+from compiler.bands import ALIGN, BLOCK, SINK, SOURCE, Chain, _align, verify_chain
 from compiler.lower import Step
 from compiler.tflite_reader import Graph
-
-ALIGN = 16  # bytes; keeps word and SIMD loads aligned on every Cortex-M
 
 
 @dataclass
@@ -84,10 +82,6 @@ class MemoryPlan:
             "fused_chains": [dict(c.to_json(graph, self.steps), block_offset=off)
                              for c, off in zip(self.chains, self.chain_blocks)],
         }
-
-
-def _align(n: int) -> int:
-    return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
 def _align_down(n: int) -> int:

@@ -9,10 +9,8 @@ flags repeat firmware/Makefile's.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -24,6 +22,7 @@ import numpy as np
 
 from compiler.bench import insn_count
 from compiler.bench.insn_count import ExactCounts
+from compiler.engine_cache import cached_objects, engine_sources
 from host_tools import emulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,10 +63,6 @@ class Image:
     sizes: dict[str, int] = field(default_factory=dict)  # ELF sections
 
 
-def engine_sources() -> list[Path]:
-    return sorted(ENGINE.glob("*/*.c"))
-
-
 def _compile(cflags: list[str], src: Path, obj: Path, board: str) -> Path:
     proc = subprocess.run([CROSS + "gcc", *cflags, "-c", str(src), "-o", str(obj)],
                           capture_output=True, text=True, check=False)
@@ -91,21 +86,9 @@ def _library(board: str, cflags: list[str]) -> list[Path]:
     sources = [*engine_sources(), PORT / "startup.c", PORT / "hal.c", PORT / "semihost_exit_hil.c"]
     headers = sorted((ENGINE / "include").glob("*.h")) + sorted(PORT.glob("*.h")) + \
         sorted((FIRMWARE / "app").glob("*.h"))
-    h = hashlib.sha256(" ".join(cflags).encode())
-    for f in sources + headers:
-        h.update(str(f).encode() + f.read_bytes())
-    cache = Path(tempfile.gettempdir()) / f"peekless-engine-{board}-{h.hexdigest()[:16]}"
-    objs = [cache / _obj_name(src) for src in sources]
-    if all(o.exists() for o in objs):
-        return objs
-    tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".", dir=cache.parent))
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(lambda src: _compile(cflags, src, tmp / _obj_name(src), board), sources))
-    try:
-        tmp.rename(cache)  # atomic; a concurrent build may have won the race
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return objs
+    return cached_objects(f"peekless-engine-{board}", " ".join(cflags), sources, headers,
+                          _obj_name, lambda src, obj: _compile(cflags, src, obj, board),
+                          workers=os.cpu_count() or 1)
 
 
 def build_image(board: str, main_src: Path, out_dir: Path, model_dir: Path | None = None,
@@ -115,7 +98,9 @@ def build_image(board: str, main_src: Path, out_dir: Path, model_dir: Path | Non
     arch, board_defs, ld = BOARD_FLAGS[board]
     out_dir = Path(out_dir)
     (out_dir / "obj").mkdir(parents=True, exist_ok=True)
-    includes = [f"-I{FIRMWARE / 'app'}", f"-I{PORT}", f"-I{ENGINE / 'include'}"]
+    # the engine's and port's, then the mains' own: bench_io.h and the generated model
+    includes = [f"-I{FIRMWARE / 'app'}", f"-I{PORT}", f"-I{ENGINE / 'include'}",
+                f"-I{FIRMWARE / 'bench'}"]
     if model_dir is not None:
         includes.append(f"-I{model_dir}")
     cflags = ["-std=c99", opt, "-g", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
@@ -135,18 +120,7 @@ def build_image(board: str, main_src: Path, out_dir: Path, model_dir: Path | Non
     if proc.returncode != 0:
         raise RuntimeError(f"{board}: link failed:\n{proc.stderr}")
     code, weights = _map_sizes(mapfile)
-    return Image(elf, board, code, weights, _section_sizes(elf))
-
-
-def _section_sizes(elf: Path) -> dict[str, int]:
-    out = subprocess.run([CROSS + "size", "-A", str(elf)], capture_output=True, text=True,
-                         check=True).stdout
-    sizes = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[0].startswith(".") and parts[1].isdigit():
-            sizes[parts[0]] = int(parts[1])
-    return sizes
+    return Image(elf, board, code, weights, emulator.section_sizes(elf))
 
 
 _MAP_ENTRY = re.compile(r"^ (\.(?:text|rodata)[^\s]*)\s*\n?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+\.o)",

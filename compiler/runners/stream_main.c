@@ -8,12 +8,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bench_io.h" /* firmware/bench/ */
 #include "board.h"
 #include "pk_hal.h"
 #include "pk_kernels.h"
 #include "peekless_model.h"
-
-#define BENCH_MAGIC 0x49424B50u /* "PKBI" little-endian */
 
 typedef struct {
     const int8_t *input;
@@ -22,24 +21,6 @@ typedef struct {
     int log;
     int broken;
 } stream_state;
-
-static void put(const char *s)
-{
-    pk_hal_serial_write((const uint8_t *)s, strlen(s));
-}
-
-static void put_u64(uint64_t v)
-{
-    char buf[24];
-    int n = 0;
-    do {
-        buf[n++] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
-    } while (v);
-    while (n) {
-        pk_hal_serial_write((const uint8_t *)&buf[--n], 1);
-    }
-}
 
 static int fill(void *ctx, uint16_t row0, uint16_t nrows, int8_t *dst)
 {
@@ -76,8 +57,7 @@ int main(int argc, char **argv)
     }
     const uint32_t *header = (const uint32_t *)PK_BOARD_BANK_BASE;
     put("V " PK_KERNELS_VARIANT "\n");
-    if (header[0] != BENCH_MAGIC || header[2] != PEEKLESS_MODEL_INPUT_BYTES ||
-        header[3] != PEEKLESS_MODEL_OUTPUT_BYTES) {
+    if (!bench_header_ok(header, PEEKLESS_MODEL_INPUT_BYTES, PEEKLESS_MODEL_OUTPUT_BYTES)) {
         put("E 2\n");
         return PK_EXIT_INIT;
     }
@@ -97,12 +77,7 @@ int main(int argc, char **argv)
             put("O ");
             put_u64(n);
             put(" ");
-            for (uint32_t i = 0; i < PEEKLESS_MODEL_OUTPUT_BYTES; i++) {
-                static const char digits[] = "0123456789abcdef";
-                const uint8_t b = (uint8_t)output[i];
-                const char pair[2] = {digits[b >> 4], digits[b & 15u]};
-                pk_hal_serial_write((const uint8_t *)pair, 2);
-            }
+            put_hex(output, PEEKLESS_MODEL_OUTPUT_BYTES);
             put("\nI ");
             put_u64(n);
             put(" ");

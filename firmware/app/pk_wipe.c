@@ -5,8 +5,9 @@
  * empty asm with a "memory" clobber stops the compiler from moving later code across it.
  *
  * Whole words where the buffer is word-aligned (a quarter of the stores of a byte loop:
- * the line buffer is wiped at every camera row, the arena at every frame); the stores
- * depend only on where the buffer is and how long it is, never on what it holds.
+ * the app wipes its line buffer and the arena once per frame, in main.c, and the camera
+ * ports wipe every row they hand over); the stores depend only on where the buffer is and
+ * how long it is, never on what it holds.
  */
 #include "pk_wipe.h"
 

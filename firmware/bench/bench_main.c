@@ -15,12 +15,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bench_io.h"
 #include "board.h"
 #include "pk_hal.h"
 #include "pk_kernels.h"
 #include "peekless_model.h"
 
-#define BENCH_MAGIC 0x49424B50u /* "PKBI" little-endian */
 #define BENCH_MAX_LAYERS 256
 
 #if PEEKLESS_MODEL_LAYERS > BENCH_MAX_LAYERS
@@ -49,36 +49,6 @@ void bench_trace(int layer)
     }
 }
 
-static void put(const char *s)
-{
-    pk_hal_serial_write((const uint8_t *)s, strlen(s));
-}
-
-static void put_u64(uint64_t v)
-{
-    char buf[24];
-    int n = 0;
-    do {
-        buf[n++] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
-    } while (v);
-    char out[24];
-    for (int i = 0; i < n; i++) {
-        out[i] = buf[n - 1 - i];
-    }
-    pk_hal_serial_write((const uint8_t *)out, (size_t)n);
-}
-
-static void put_hex(const int8_t *data, uint32_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (uint32_t i = 0; i < len; i++) {
-        const uint8_t b = (uint8_t)data[i];
-        const char pair[2] = {digits[b >> 4], digits[b & 15u]};
-        pk_hal_serial_write((const uint8_t *)pair, 2);
-    }
-}
-
 static int8_t output[PEEKLESS_MODEL_OUTPUT_BYTES];
 /* Each input is copied here first, so every inference reads its input from the same
  * address (as the product reads its frame buffer): copies whose speed depends on a
@@ -92,8 +62,7 @@ int main(int argc, char **argv)
     }
     const uint32_t *header = (const uint32_t *)PK_BOARD_BANK_BASE;
     put("V " PK_KERNELS_VARIANT "\n");
-    if (header[0] != BENCH_MAGIC || header[2] != PEEKLESS_MODEL_INPUT_BYTES ||
-        header[3] != PEEKLESS_MODEL_OUTPUT_BYTES) {
+    if (!bench_header_ok(header, PEEKLESS_MODEL_INPUT_BYTES, PEEKLESS_MODEL_OUTPUT_BYTES)) {
         put("E 2\n");
         return PK_EXIT_INIT;
     }

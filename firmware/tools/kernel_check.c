@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bench_io.h" /* firmware/bench/ */
 #include "pk_hal.h"
 #include "pk_kernels.h"
 #include "pk_requantize.h"
@@ -57,26 +58,12 @@ static int32_t rnd_in(int32_t lo, int32_t hi) /* inclusive */
     return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1));
 }
 
-static void put(const char *s)
-{
-    pk_hal_serial_write((const uint8_t *)s, strlen(s));
-}
-
 static void put_int(int32_t v)
 {
-    char buf[12];
-    int n = 0;
-    uint32_t u = v < 0 ? (uint32_t)(-(int64_t)v) : (uint32_t)v;
-    do {
-        buf[n++] = (char)('0' + u % 10u);
-        u /= 10u;
-    } while (u);
     if (v < 0) {
-        buf[n++] = '-';
+        put("-");
     }
-    while (n) {
-        pk_hal_serial_write((const uint8_t *)&buf[--n], 1);
-    }
+    put_u64(v < 0 ? (uint64_t)(-(int64_t)v) : (uint64_t)v);
 }
 
 /* Buffers: arena_ref/arena_var hold input and output at the case's layout. */

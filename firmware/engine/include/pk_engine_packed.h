@@ -65,7 +65,6 @@ pk_status pk_conv2d_s8_packed_ref(const pk_ctx *ctx, const pk_conv_params *p, co
                                   const pk_dims *filter_dims, const int8_t *filter,
                                   const int32_t *bias, const pk_dims *out_dims, int8_t *out);
 PK_DECLARE_CONV_VARIANT(pk_conv2d_s8_packed_dsp);
-PK_DECLARE_CONV_VARIANT(pk_conv2d_s8_packed_mve);
 
 /**
  * Packed depthwise filters (depth multiplier 1, channels a multiple of 4) come in groups
