@@ -272,6 +272,20 @@ def test_reference_check_names_the_frame_of_a_wrong_decision():
     ]
 
 
+def test_the_protocol_check_holds_the_hello_to_the_manifests_rule():
+    from host_tools.noninterference.emulated import _protocol
+
+    manifest = {"proto_version": 1, "build_kind": 0, "policy": 0, "leak_budget_bits": 1,
+                "fw_version": "0.1.0", "board": "an386", "model_sha256": "00" * 32,
+                "decision_rule": {"kind": "argmax", "person_index": 1}}  # fmt: skip
+    said = capture([True, False])  # its HELLO states argmax
+    ok = _protocol(said, said, manifest, "00" * 32, 2)
+    assert ok.passed, ok.findings
+    manifest["decision_rule"] = {"kind": "threshold", "person_index": 1, "threshold": 40}
+    lying = _protocol(said, said, manifest, "00" * 32, 2)
+    assert not lying.passed and any("rule" in f for f in lying.findings), lying.findings
+
+
 def test_event_only_policy_wants_the_first_decision_and_each_change():
     ref = np.array([True, True, False, False, True])
     got = encode_record(Hello(1, 0, 1, 1, "0.1.0", "an386", bytes(32)))
